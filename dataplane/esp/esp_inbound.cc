@@ -1,0 +1,347 @@
+// ESP inbound burst: replay, ICV, padding, decapsulation.
+#include "dataplane/esp/esp_inbound.h"
+
+#include <rte_ip.h>
+#include <rte_prefetch.h>
+#include <rte_udp.h>
+
+#include "shared/wire.h"
+
+namespace segw::dp {
+
+namespace {
+
+struct InboundState {
+  EspSa* sa;
+  uint8_t* esp;               // ESP header
+  uint64_t sequence;          // full (ESN-inferred) sequence number
+  uint32_t payload_length;    // ciphertext after the IV, before the ICV
+  alignas(16) uint8_t nonce[12];   // GCM: salt || explicit IV (RFC 4106 4)
+  alignas(16) uint8_t aad[12];     // GCM: SPI || [seq high] || seq low (RFC 4106 5)
+  alignas(16) uint8_t computed_icv[16];
+  alignas(16) uint8_t received_icv[16];
+};
+
+// Distance, in packets, between the SA-prefetch loop and its use: far enough
+// for a DRAM miss to land when traffic spreads over millions of SAs.
+constexpr int kPrefetchDistance = 4;
+
+bool inner_matches_selectors(const EspSa& sa, const uint8_t* inner, bool ipv6) {
+  uint8_t protocol;
+  const uint8_t* l4 = nullptr;
+  bool first_fragment = true;
+  if (!ipv6) {
+    auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(inner);
+    uint32_t source = rte_be_to_cpu_32(ip->src_addr);
+    uint32_t destination = rte_be_to_cpu_32(ip->dst_addr);
+    protocol = ip->next_proto_id;
+    first_fragment = (rte_be_to_cpu_16(ip->fragment_offset) & RTE_IPV4_HDR_OFFSET_MASK) == 0;
+    l4 = inner + rte_ipv4_hdr_len(ip);
+    bool remote_ok = false, local_ok = false;
+    const SelectorRange* matched_remote = nullptr;
+    const SelectorRange* matched_local = nullptr;
+    for (int i = 0; i < sa.remote_selector_count && !remote_ok; ++i)
+      if (sa.remote_selectors[i].contains_ipv4(source)) remote_ok = true, matched_remote = &sa.remote_selectors[i];
+    for (int i = 0; i < sa.local_selector_count && !local_ok; ++i)
+      if (sa.local_selectors[i].contains_ipv4(destination)) local_ok = true, matched_local = &sa.local_selectors[i];
+    if (!remote_ok || !local_ok) return false;
+    if (!matched_remote->ports_constrained() && !matched_local->ports_constrained()) [[likely]]
+      return true;
+    (void)matched_local;
+  } else {
+    auto* ip = reinterpret_cast<const rte_ipv6_hdr*>(inner);
+    protocol = ip->proto;
+    l4 = inner + sizeof(rte_ipv6_hdr);
+    bool remote_ok = false, local_ok = false;
+    const SelectorRange* matched_remote = nullptr;
+    const SelectorRange* matched_local = nullptr;
+    for (int i = 0; i < sa.remote_selector_count && !remote_ok; ++i)
+      if (sa.remote_selectors[i].contains_ipv6(ip->src_addr)) remote_ok = true, matched_remote = &sa.remote_selectors[i];
+    for (int i = 0; i < sa.local_selector_count && !local_ok; ++i)
+      if (sa.local_selectors[i].contains_ipv6(ip->dst_addr)) local_ok = true, matched_local = &sa.local_selectors[i];
+    if (!remote_ok || !local_ok) return false;
+    if (!matched_remote->ports_constrained() && !matched_local->ports_constrained()) [[likely]]
+      return true;
+  }
+  // Protocol/port selectors (RFC 7296 3.13.1). Non-first fragments carry no
+  // ports: RFC 4301 7 lets them pass only if the ports are unconstrained.
+  for (int i = 0; i < sa.remote_selector_count; ++i) {
+    const auto& r = sa.remote_selectors[i];
+    if (r.protocol != 0 && r.protocol != protocol) continue;
+    bool has_ports = protocol == shared::kIpProtocolUdp || protocol == shared::kIpProtocolTcp;
+    if ((r.port_start != 0 || r.port_end != 65535)) {
+      if (!has_ports || !first_fragment) continue;
+      uint16_t source_port = shared::load_be16(l4);
+      if (source_port < r.port_start || source_port > r.port_end) continue;
+    }
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+uint16_t esp_inbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count, rte_mbuf** out) {
+  InboundState state[kMaxEspBurst];
+  IMB_JOB* jobs[kMaxEspBurst];
+  uint16_t live[kMaxEspBurst];  // indexes of packets that reach crypto
+  uint16_t live_count = 0;
+
+  // Pass 1: locate ESP, look SAs up, start pulling SA lines into cache.
+  for (uint16_t i = 0; i < count; ++i) {
+    rte_mbuf* m = packets[i];
+    uint32_t esp_offset = m->l2_len + m->l3_len + m->l4_len;
+    auto* esp = rte_pktmbuf_mtod_offset(m, uint8_t*, esp_offset);
+    state[i].esp = esp;
+    state[i].sa = nullptr;
+    if (m->pkt_len < esp_offset + sizeof(shared::EspHeader)) [[unlikely]] {
+      drop_packet(ctx, m, DropReason::kTruncated);
+      packets[i] = nullptr;
+      continue;
+    }
+    uint32_t spi = shared::load_be32(esp);
+    EspSa* sa = ctx.tables->inbound_lookup(spi);
+    if (sa == nullptr) [[unlikely]] {
+      drop_packet(ctx, m, DropReason::kUnknownSpi);
+      packets[i] = nullptr;
+      continue;
+    }
+    state[i].sa = sa;
+    rte_prefetch0(&sa->replay);
+    rte_prefetch0(sa->keys);
+  }
+
+  // Pass 2: length checks, replay pre-check, crypto jobs.
+  uint32_t available = IMB_GET_NEXT_BURST(ctx.crypto, count, jobs);
+  for (uint16_t i = 0; i < count; ++i) {
+    rte_mbuf* m = packets[i];
+    if (m == nullptr) continue;
+    if (i + kPrefetchDistance < count && packets[i + kPrefetchDistance] && state[i + kPrefetchDistance].sa)
+      rte_prefetch0(reinterpret_cast<const uint8_t*>(state[i + kPrefetchDistance].sa->keys) + 64);
+    InboundState& s = state[i];
+    EspSa* sa = s.sa;
+    uint32_t esp_offset = m->l2_len + m->l3_len + m->l4_len;
+    uint32_t esp_length = m->pkt_len - esp_offset;
+    uint32_t overhead = sizeof(shared::EspHeader) + sa->iv_length + sa->icv_length;
+    if (esp_length < overhead + 2 || ((esp_length - overhead) % sa->block_size) != 0) [[unlikely]] {
+      drop_packet(ctx, m, DropReason::kTruncated, sa);
+      packets[i] = nullptr;
+      continue;
+    }
+    s.payload_length = esp_length - overhead;
+    uint32_t sequence_low = shared::load_be32(s.esp + 4);
+    s.sequence = sa->replay.infer_sequence(sequence_low);
+    if (sa->replay.check(s.sequence) != ReplayVerdict::kAccept) [[unlikely]] {
+      drop_packet(ctx, m, DropReason::kReplay, sa);
+      packets[i] = nullptr;
+      continue;
+    }
+    if (sa->hard_packets != 0 &&
+        sa->counters.packets.load(std::memory_order_relaxed) >= sa->hard_packets) [[unlikely]] {
+      drop_packet(ctx, m, DropReason::kLifetimeExpired, sa);
+      packets[i] = nullptr;
+      continue;
+    }
+    if (live_count >= available) [[unlikely]] {
+      drop_packet(ctx, m, DropReason::kCryptoError, sa);
+      packets[i] = nullptr;
+      continue;
+    }
+    IMB_JOB* job = jobs[live_count];
+    uint8_t* icv = s.esp + sizeof(shared::EspHeader) + sa->iv_length + s.payload_length;
+    job->src = s.esp;
+    job->dst = s.esp + sizeof(shared::EspHeader) + sa->iv_length;
+    job->cipher_start_src_offset_in_bytes = sizeof(shared::EspHeader) + sa->iv_length;
+    job->msg_len_to_cipher_in_bytes = s.payload_length;
+    job->cipher_direction = IMB_DIR_DECRYPT;
+    job->chain_order = IMB_ORDER_HASH_CIPHER;  // verify over ciphertext, then decrypt
+    job->key_len_in_bytes = sa->cipher_key_length;
+    job->auth_tag_output = s.computed_icv;
+    job->auth_tag_output_len_in_bytes = sa->icv_length;
+    job->user_data = m;
+    job->user_data2 = &s;
+    if (sa->aead) {
+      std::memcpy(s.nonce, sa->salt, 4);
+      std::memcpy(s.nonce + 4, s.esp + sizeof(shared::EspHeader), 8);
+      job->cipher_mode = IMB_CIPHER_GCM;
+      job->hash_alg = IMB_AUTH_AES_GMAC;
+      job->enc_keys = &sa->keys->gcm;
+      job->dec_keys = &sa->keys->gcm;
+      job->iv = s.nonce;
+      job->iv_len_in_bytes = 12;
+      job->hash_start_src_offset_in_bytes = job->cipher_start_src_offset_in_bytes;
+      job->msg_len_to_hash_in_bytes = s.payload_length;
+      if (sa->esn) {
+        // RFC 4106 5: AAD = SPI || seq high || seq low.
+        std::memcpy(s.aad, s.esp, 4);
+        shared::store_be32(s.aad + 4, static_cast<uint32_t>(s.sequence >> 32));
+        std::memcpy(s.aad + 8, s.esp + 4, 4);
+        job->u.GCM.aad = s.aad;
+        job->u.GCM.aad_len_in_bytes = 12;
+      } else {
+        job->u.GCM.aad = s.esp;
+        job->u.GCM.aad_len_in_bytes = 8;
+      }
+    } else {
+      job->cipher_mode = IMB_CIPHER_CBC;
+      job->hash_alg = sa->hmac_sha256 ? IMB_AUTH_HMAC_SHA_256 : IMB_AUTH_HMAC_SHA_1;
+      job->enc_keys = sa->keys->cbc.encrypt_round_keys;
+      job->dec_keys = sa->keys->cbc.decrypt_round_keys;
+      job->iv = s.esp + sizeof(shared::EspHeader);
+      job->iv_len_in_bytes = 16;
+      job->u.HMAC._hashed_auth_key_xor_ipad = sa->keys->cbc.hmac_ipad_state;
+      job->u.HMAC._hashed_auth_key_xor_opad = sa->keys->cbc.hmac_opad_state;
+      job->hash_start_src_offset_in_bytes = 0;
+      uint32_t authenticated = sizeof(shared::EspHeader) + sa->iv_length + s.payload_length;
+      if (sa->esn) {
+        // RFC 4303 2.2.1: the ICV covers the high sequence bits appended
+        // after the payload. Put them where the ICV was (saved first).
+        std::memcpy(s.received_icv, icv, sa->icv_length);
+        shared::store_be32(icv, static_cast<uint32_t>(s.sequence >> 32));
+        authenticated += 4;
+      }
+      job->msg_len_to_hash_in_bytes = authenticated;
+    }
+    live[live_count++] = i;
+  }
+
+  uint32_t completed = 0;
+  if (live_count > 0) {
+    completed = IMB_SUBMIT_BURST(ctx.crypto, live_count, jobs);
+    if (completed == 0 && imb_get_errno(ctx.crypto) != 0) [[unlikely]] {
+      // The library refused the burst (a job we built is invalid): nothing ran.
+      for (uint16_t k = 0; k < live_count; ++k)
+        drop_packet(ctx, packets[live[k]], DropReason::kCryptoError, state[live[k]].sa);
+      return 0;
+    }
+    if (completed < live_count)
+      completed += IMB_FLUSH_BURST(ctx.crypto, live_count - completed, jobs + completed);
+  }
+
+  // Pass 3: verify, move the window, strip, check the inner packet.
+  uint16_t good = 0;
+  for (uint32_t k = 0; k < completed; ++k) {
+    IMB_JOB* job = jobs[k];
+    auto* m = static_cast<rte_mbuf*>(job->user_data);
+    auto& s = *static_cast<InboundState*>(job->user_data2);
+    EspSa* sa = s.sa;
+    packets[&s - state] = nullptr;
+    if (job->status != IMB_STATUS_COMPLETED) [[unlikely]] {
+      drop_packet(ctx, m, DropReason::kCryptoError, sa);
+      continue;
+    }
+    uint8_t* plain = s.esp + sizeof(shared::EspHeader) + sa->iv_length;
+    const uint8_t* received = (sa->esn && !sa->aead) ? s.received_icv : plain + s.payload_length;
+    if (!icv_equal(s.computed_icv, received, sa->icv_length)) [[unlikely]] {
+      drop_packet(ctx, m, DropReason::kIcvFailure, sa);
+      continue;
+    }
+    if (sa->replay.update(s.sequence) != ReplayVerdict::kAccept) [[unlikely]] {
+      drop_packet(ctx, m, DropReason::kReplay, sa);
+      continue;
+    }
+    uint8_t pad_length = plain[s.payload_length - 2];
+    uint8_t next_header = plain[s.payload_length - 1];
+    if (uint32_t{pad_length} + 2 > s.payload_length) [[unlikely]] {
+      drop_packet(ctx, m, DropReason::kBadPadding, sa);
+      continue;
+    }
+    uint32_t inner_length = s.payload_length - 2 - pad_length;
+    // RFC 4303 2.4: default padding is 1, 2, 3, ...
+    bool padding_ok = true;
+    for (uint32_t p = 0; p < pad_length; ++p) padding_ok &= plain[inner_length + p] == p + 1;
+    if (!padding_ok) [[unlikely]] {
+      drop_packet(ctx, m, DropReason::kBadPadding, sa);
+      continue;
+    }
+    bool inner_ipv6;
+    if (next_header == shared::kIpProtocolIpv4) {
+      inner_ipv6 = false;
+    } else if (next_header == shared::kIpProtocolIpv6) {
+      inner_ipv6 = true;
+    } else {
+      drop_packet(ctx, m, next_header == shared::kIpProtocolNoNext ? DropReason::kDummyPacket
+                                                                   : DropReason::kBadNextHeader, sa);
+      continue;
+    }
+    // The inner header's own length, not the ESP payload, ends the inner
+    // packet: TFC padding (RFC 4303 2.7) may follow it.
+    uint32_t inner_total;
+    if (!inner_ipv6) {
+      auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(plain);
+      if (inner_length < sizeof(rte_ipv4_hdr) || (ip->version_ihl >> 4) != 4 ||
+          rte_ipv4_hdr_len(ip) < sizeof(rte_ipv4_hdr)) [[unlikely]] {
+        drop_packet(ctx, m, DropReason::kBadInnerPacket, sa);
+        continue;
+      }
+      inner_total = rte_be_to_cpu_16(ip->total_length);
+      if (inner_total < rte_ipv4_hdr_len(ip) || inner_total > inner_length) [[unlikely]] {
+        drop_packet(ctx, m, DropReason::kBadInnerPacket, sa);
+        continue;
+      }
+    } else {
+      auto* ip = reinterpret_cast<const rte_ipv6_hdr*>(plain);
+      if (inner_length < sizeof(rte_ipv6_hdr) || (plain[0] >> 4) != 6) [[unlikely]] {
+        drop_packet(ctx, m, DropReason::kBadInnerPacket, sa);
+        continue;
+      }
+      inner_total = sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(ip->payload_len);
+      if (inner_total > inner_length) [[unlikely]] {
+        drop_packet(ctx, m, DropReason::kBadInnerPacket, sa);
+        continue;
+      }
+    }
+    if (!inner_matches_selectors(*sa, plain, inner_ipv6)) [[unlikely]] {
+      drop_packet(ctx, m, DropReason::kSelectorMismatch, sa);
+      continue;
+    }
+
+    // A verified packet from another outer address/port is forwarded and
+    // counted, never used to move the SA (DESIGN: NAT remapping).
+    const Path* path = sa->tunnel->path.load(std::memory_order_acquire);
+    const uint8_t* outer = rte_pktmbuf_mtod_offset(m, const uint8_t*, m->l2_len);
+    bool same_source;
+    if (RTE_ETH_IS_IPV4_HDR(m->packet_type)) {
+      auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(outer);
+      same_source = !path->ipv6 && std::memcmp(&ip->src_addr, path->remote_address, 4) == 0;
+    } else {
+      auto* ip = reinterpret_cast<const rte_ipv6_hdr*>(outer);
+      same_source = path->ipv6 && std::memcmp(ip->src_addr, path->remote_address, 16) == 0;
+    }
+    if (m->l4_len != 0) {
+      auto* udp = reinterpret_cast<const rte_udp_hdr*>(outer + m->l3_len);
+      same_source = same_source && path->udp_encapsulation && udp->src_port == path->remote_port_be;
+    } else {
+      same_source = same_source && !path->udp_encapsulation;
+    }
+    if (!same_source) [[unlikely]]
+      sa->counters.new_source_packets.fetch_add(1, std::memory_order_relaxed);
+
+    uint64_t packets_after = sa->counters.packets.fetch_add(1, std::memory_order_relaxed) + 1;
+    uint64_t bytes_after = sa->counters.bytes.fetch_add(inner_total, std::memory_order_relaxed) + inner_total;
+    if ((sa->soft_packets && packets_after >= sa->soft_packets) ||
+        (sa->soft_bytes && bytes_after >= sa->soft_bytes)) [[unlikely]]
+      sa->counters.soft_lifetime_reached.store(true, std::memory_order_relaxed);
+    if ((sa->hard_packets && packets_after >= sa->hard_packets) ||
+        (sa->hard_bytes && bytes_after >= sa->hard_bytes)) [[unlikely]]
+      sa->counters.hard_lifetime_reached.store(true, std::memory_order_relaxed);
+
+    // Frame the inner packet for the core port: Ethernet header right before it.
+    uint32_t inner_offset = static_cast<uint32_t>(plain - rte_pktmbuf_mtod(m, uint8_t*));
+    rte_pktmbuf_adj(m, static_cast<uint16_t>(inner_offset - sizeof(rte_ether_hdr)));
+    rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - sizeof(rte_ether_hdr) - inner_total));
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    eth->dst_addr = ctx.core_next_hop;
+    eth->src_addr = ctx.core_mac;
+    eth->ether_type = rte_cpu_to_be_16(inner_ipv6 ? RTE_ETHER_TYPE_IPV6 : RTE_ETHER_TYPE_IPV4);
+    m->l2_len = sizeof(rte_ether_hdr);
+    m->l3_len = 0;
+    m->l4_len = 0;
+    m->packet_type = inner_ipv6 ? RTE_PTYPE_L3_IPV6 : RTE_PTYPE_L3_IPV4;
+    out[good++] = m;
+  }
+  bump(ctx.counters->decapsulated, good);
+  return good;
+}
+
+}  // namespace segw::dp

@@ -1,0 +1,109 @@
+// Runtime objects the packet path reads: Path (immutable outer addressing),
+// Tunnel (the one atomic pointer to a tunnel's current Path, shared by all
+// its SAs so a move is one store), EspSa (one direction of one SA).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+
+#include "dataplane/esp/crypto.h"
+#include "dataplane/esp/replay_window.h"
+#include "dataplane/stats/drop_reason.h"
+#include "shared/sa_descriptor.h"
+
+namespace segw::dp {
+
+// Outer addressing of a tunnel, with the outer IP (+UDP) header prebuilt
+// (STYLE: dpdk lib/ipsec sa.c builds the template once at setup). Never
+// modified after it is published; a move publishes a new Path.
+struct Path {
+  shared::PathDescriptor descriptor;
+  uint64_t generation = 0;      // publication number, increases per tunnel
+  bool ipv6 = false;
+  bool udp_encapsulation = true;
+  uint8_t header_length = 0;    // outer IP header + UDP header when encapsulating
+  // Inbound new-source check compares against these, in network order.
+  uint16_t remote_port_be = 0;
+  alignas(16) uint8_t remote_address[16] = {};
+  alignas(16) uint8_t header_template[48] = {};
+
+  static Path* create(const shared::PathDescriptor& descriptor, uint64_t generation);
+};
+
+struct Tunnel {
+  // Workers load with acquire; the control thread stores with release after
+  // the new Path is fully built, so a worker never sees a half-built Path.
+  std::atomic<const Path*> path{nullptr};
+  uint32_t id = 0;
+  uint32_t sa_count = 0;       // control thread only
+  uint64_t next_generation = 1;  // control thread only
+};
+
+// A traffic selector in the form the packet path checks quickly.
+struct SelectorRange {
+  bool ipv6 = false;
+  uint8_t protocol = 0;        // 0 = any
+  uint16_t port_start = 0;
+  uint16_t port_end = 65535;
+  uint32_t ipv4_start = 0;     // host order
+  uint32_t ipv4_end = 0;
+  uint8_t ipv6_start[16] = {};
+  uint8_t ipv6_end[16] = {};
+
+  static SelectorRange from(const shared::TrafficSelector& selector);
+  bool contains_ipv4(uint32_t address_host_order) const {
+    return !ipv6 && address_host_order >= ipv4_start && address_host_order <= ipv4_end;
+  }
+  bool contains_ipv6(const uint8_t* address) const {
+    return ipv6 && std::memcmp(address, ipv6_start, 16) >= 0 && std::memcmp(address, ipv6_end, 16) <= 0;
+  }
+  bool ports_constrained() const { return protocol != 0 || port_start != 0 || port_end != 65535; }
+};
+
+// Counters written by workers with relaxed atomic adds (several workers may
+// share an SA) and read by anyone without messages.
+struct alignas(64) SaCounters {
+  std::atomic<uint64_t> packets{0};
+  std::atomic<uint64_t> bytes{0};
+  std::atomic<uint64_t> new_source_packets{0};  // verified, but from another outer address
+  std::atomic<uint64_t> drops[kDropReasonCount] = {};
+  std::atomic<bool> soft_lifetime_reached{false};
+  std::atomic<bool> hard_lifetime_reached{false};
+};
+
+// One direction of one ESP SA. Hot fields first, on their own cache line.
+struct alignas(64) EspSa {
+  // --- cache line 0: everything a packet reads ---
+  uint32_t spi = 0;
+  uint32_t table_index = 0;
+  shared::EspAlgorithm algorithm{};
+  shared::SaDirection direction{};
+  uint8_t iv_length = 0;
+  uint8_t icv_length = 0;
+  uint8_t block_size = 0;
+  uint8_t cipher_key_length = 0;
+  bool aead = false;
+  bool esn = false;
+  bool hmac_sha256 = false;
+  uint8_t local_selector_count = 0;
+  uint8_t remote_selector_count = 0;
+  uint8_t salt[4] = {};
+  const SaKeys* keys = nullptr;
+  Tunnel* tunnel = nullptr;
+  uint64_t hard_packets = 0;  // 0 = no limit
+  uint64_t hard_bytes = 0;
+  uint64_t soft_packets = 0;
+  uint64_t soft_bytes = 0;
+  // --- cache line 1: outbound sequence / inbound window ---
+  alignas(64) std::atomic<uint64_t> sequence{0};  // outbound: last sequence number used
+  ReplayWindow replay;                              // inbound
+  // --- counters on their own lines ---
+  SaCounters counters;
+  // --- cold: selectors ---
+  SelectorRange local_selectors[shared::kMaxSelectors];
+  SelectorRange remote_selectors[shared::kMaxSelectors];
+  char name[32] = {};
+};
+
+}  // namespace segw::dp
