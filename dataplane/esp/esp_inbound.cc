@@ -26,56 +26,55 @@ struct InboundState {
 // for a DRAM miss to land when traffic spreads over millions of SAs.
 constexpr int kPrefetchDistance = 4;
 
-bool inner_matches_selectors(const EspSa& sa, const uint8_t* inner, bool ipv6) {
+// One selector against one end of the inner packet (RFC 7296 3.13.1:
+// address range, protocol, port range).
+bool selector_matches(const SelectorRange& selector, bool ipv6, const uint8_t* address,
+                      uint8_t protocol, bool has_ports, uint16_t port) {
+  if (ipv6 ? !selector.contains_ipv6(address) : !selector.contains_ipv4(shared::load_be32(address)))
+    return false;
+  if (selector.protocol != 0 && selector.protocol != protocol) return false;
+  if (selector.port_start != 0 || selector.port_end != 65535) {
+    // Non-first fragments carry no ports: RFC 4301 7 lets them through only
+    // selectors whose ports are unconstrained.
+    if (!has_ports) return false;
+    if (port < selector.port_start || port > selector.port_end) return false;
+  }
+  return true;
+}
+
+// Inbound policy check (RFC 4301 5.2): the inner source must be inside one of
+// the SA's remote selectors and the destination inside one of its local ones.
+bool inner_matches_selectors(const EspSa& sa, const uint8_t* inner, uint32_t inner_total, bool ipv6) {
+  const uint8_t* source;
+  const uint8_t* destination;
   uint8_t protocol;
-  const uint8_t* l4 = nullptr;
+  uint32_t l4_offset;
   bool first_fragment = true;
   if (!ipv6) {
     auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(inner);
-    uint32_t source = rte_be_to_cpu_32(ip->src_addr);
-    uint32_t destination = rte_be_to_cpu_32(ip->dst_addr);
+    source = reinterpret_cast<const uint8_t*>(&ip->src_addr);
+    destination = reinterpret_cast<const uint8_t*>(&ip->dst_addr);
     protocol = ip->next_proto_id;
     first_fragment = (rte_be_to_cpu_16(ip->fragment_offset) & RTE_IPV4_HDR_OFFSET_MASK) == 0;
-    l4 = inner + rte_ipv4_hdr_len(ip);
-    bool remote_ok = false, local_ok = false;
-    const SelectorRange* matched_remote = nullptr;
-    const SelectorRange* matched_local = nullptr;
-    for (int i = 0; i < sa.remote_selector_count && !remote_ok; ++i)
-      if (sa.remote_selectors[i].contains_ipv4(source)) remote_ok = true, matched_remote = &sa.remote_selectors[i];
-    for (int i = 0; i < sa.local_selector_count && !local_ok; ++i)
-      if (sa.local_selectors[i].contains_ipv4(destination)) local_ok = true, matched_local = &sa.local_selectors[i];
-    if (!remote_ok || !local_ok) return false;
-    if (!matched_remote->ports_constrained() && !matched_local->ports_constrained()) [[likely]]
-      return true;
-    (void)matched_local;
+    l4_offset = rte_ipv4_hdr_len(ip);
   } else {
     auto* ip = reinterpret_cast<const rte_ipv6_hdr*>(inner);
+    source = ip->src_addr;
+    destination = ip->dst_addr;
     protocol = ip->proto;
-    l4 = inner + sizeof(rte_ipv6_hdr);
-    bool remote_ok = false, local_ok = false;
-    const SelectorRange* matched_remote = nullptr;
-    const SelectorRange* matched_local = nullptr;
-    for (int i = 0; i < sa.remote_selector_count && !remote_ok; ++i)
-      if (sa.remote_selectors[i].contains_ipv6(ip->src_addr)) remote_ok = true, matched_remote = &sa.remote_selectors[i];
-    for (int i = 0; i < sa.local_selector_count && !local_ok; ++i)
-      if (sa.local_selectors[i].contains_ipv6(ip->dst_addr)) local_ok = true, matched_local = &sa.local_selectors[i];
-    if (!remote_ok || !local_ok) return false;
-    if (!matched_remote->ports_constrained() && !matched_local->ports_constrained()) [[likely]]
+    l4_offset = sizeof(rte_ipv6_hdr);
+  }
+  bool has_ports = first_fragment && l4_offset + 4 <= inner_total &&
+                   (protocol == shared::kIpProtocolUdp || protocol == shared::kIpProtocolTcp);
+  uint16_t source_port = has_ports ? shared::load_be16(inner + l4_offset) : 0;
+  uint16_t destination_port = has_ports ? shared::load_be16(inner + l4_offset + 2) : 0;
+  bool remote_ok = false;
+  for (int i = 0; i < sa.remote_selector_count && !remote_ok; ++i)
+    remote_ok = selector_matches(sa.remote_selectors[i], ipv6, source, protocol, has_ports, source_port);
+  if (!remote_ok) return false;
+  for (int i = 0; i < sa.local_selector_count; ++i)
+    if (selector_matches(sa.local_selectors[i], ipv6, destination, protocol, has_ports, destination_port))
       return true;
-  }
-  // Protocol/port selectors (RFC 7296 3.13.1). Non-first fragments carry no
-  // ports: RFC 4301 7 lets them pass only if the ports are unconstrained.
-  for (int i = 0; i < sa.remote_selector_count; ++i) {
-    const auto& r = sa.remote_selectors[i];
-    if (r.protocol != 0 && r.protocol != protocol) continue;
-    bool has_ports = protocol == shared::kIpProtocolUdp || protocol == shared::kIpProtocolTcp;
-    if ((r.port_start != 0 || r.port_end != 65535)) {
-      if (!has_ports || !first_fragment) continue;
-      uint16_t source_port = shared::load_be16(l4);
-      if (source_port < r.port_start || source_port > r.port_end) continue;
-    }
-    return true;
-  }
   return false;
 }
 
@@ -291,7 +290,7 @@ uint16_t esp_inbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count, 
         continue;
       }
     }
-    if (!inner_matches_selectors(*sa, plain, inner_ipv6)) [[unlikely]] {
+    if (!inner_matches_selectors(*sa, plain, inner_total, inner_ipv6)) [[unlikely]] {
       drop_packet(ctx, m, DropReason::kSelectorMismatch, sa);
       continue;
     }

@@ -170,7 +170,7 @@ uint16_t esp_outbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count,
     eth->src_addr = ctx.access_mac;
     eth->ether_type = rte_cpu_to_be_16(path->ipv6 ? RTE_ETHER_TYPE_IPV6 : RTE_ETHER_TYPE_IPV4);
     uint8_t* outer = frame + sizeof(rte_ether_hdr);
-    std::memcpy(outer, path->header_template, sizeof(path->header_template));
+    std::memcpy(outer, path->header_template, path->header_length);  // not more: the ESP header follows
     uint32_t esp_length = sizeof(shared::EspHeader) + sa->iv_length + it.padded_length + sa->icv_length;
     uint32_t ip_length = path->header_length + esp_length;
     uint32_t ip_header_length;
