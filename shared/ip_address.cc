@@ -40,6 +40,8 @@ IpAddress IpAddress::from_ipv6_bytes(const uint8_t bytes[16]) {
 }
 
 std::optional<IpAddress> IpAddress::parse(std::string_view text) {
+  // inet_pton stops at a NUL; a NUL inside the view is garbage, not the end.
+  if (text.find('\0') != std::string_view::npos) return std::nullopt;
   std::string s(text);
   IpAddress a;
   if (s.find(':') != std::string::npos) {

@@ -64,7 +64,9 @@ void SaDescriptor::set_name(std::string_view text) {
 }
 
 void secure_zero(void* data, size_t length) {
-  // explicit_bzero is glibc's guaranteed-not-elided memset.
+  // explicit_bzero is glibc's guaranteed-not-elided memset; it must not see
+  // a null pointer, which an empty vector's data() may be.
+  if (length == 0) return;
   explicit_bzero(data, length);
 }
 

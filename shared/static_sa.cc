@@ -1,6 +1,7 @@
 // Parser for [sa] sections: keys, algorithms, paths, selectors, expansion.
 #include "shared/static_sa.h"
 
+#include <cstring>
 #include <map>
 
 #include "shared/wire.h"
@@ -14,20 +15,32 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// Number of addresses in a selector, as an offset step (saturates at 2^63).
-uint64_t selector_span(const TrafficSelector& ts) {
-  // Spans are only used to shift prefixes; compute from the last 8 bytes.
-  const uint8_t* a = ts.start.bytes();
-  const uint8_t* b = ts.end.bytes();
-  size_t n = ts.start.byte_length();
-  for (size_t i = 0; i + 8 < n; ++i)
-    if (a[i] != b[i]) return uint64_t{1} << 63;
-  uint64_t lo = 0, hi = 0;
-  for (size_t i = n >= 8 ? n - 8 : 0; i < n; ++i) {
-    lo = lo << 8 | a[i];
-    hi = hi << 8 | b[i];
+// Size of a selector's address range as a 128-bit count; 0 means the whole
+// address space (2^128, or 2^32 for IPv4 "any"), which never shifts.
+unsigned __int128 selector_span(const TrafficSelector& ts) {
+  unsigned __int128 lo = 0, hi = 0;
+  for (size_t i = 0; i < ts.start.byte_length(); ++i) {
+    lo = lo << 8 | ts.start.bytes()[i];
+    hi = hi << 8 | ts.end.bytes()[i];
   }
-  return hi - lo + 1;
+  unsigned __int128 span = hi - lo + 1;  // wraps to 0 for ::/0
+  if (ts.start.is_ipv4() && span == (static_cast<unsigned __int128>(1) << 32)) return 0;
+  return span;
+}
+
+// address + offset, as a big-endian integer of the address's width (wraps).
+IpAddress add_offset(const IpAddress& address, unsigned __int128 offset) {
+  uint8_t bytes[16] = {};
+  size_t n = address.byte_length();
+  std::memcpy(bytes, address.bytes(), n);
+  unsigned carry = 0;
+  for (size_t i = n; i-- > 0;) {
+    unsigned sum = bytes[i] + static_cast<unsigned>(offset & 0xff) + carry;
+    bytes[i] = static_cast<uint8_t>(sum);
+    carry = sum >> 8;
+    offset >>= 8;
+  }
+  return address.is_ipv4() ? IpAddress::from_ipv4_bytes(bytes) : IpAddress::from_ipv6_bytes(bytes);
 }
 }  // namespace
 
@@ -36,8 +49,9 @@ Result<std::vector<TrafficSelector>> parse_selector_list(std::string_view text) 
   while (!text.empty()) {
     auto comma = text.find(',');
     auto item = trim(text.substr(0, comma));
-    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
-    if (item.empty()) return make_error("empty selector in list");
+    bool more = comma != std::string_view::npos;
+    text = more ? text.substr(comma + 1) : std::string_view{};
+    if (item.empty() || (more && trim(text).empty())) return make_error("empty selector in list");
     if (item == "any") {
       selectors.push_back(TrafficSelector::from_prefix(*IpPrefix::parse("0.0.0.0/0")));
       selectors.push_back(TrafficSelector::from_prefix(*IpPrefix::parse("::/0")));
@@ -72,9 +86,10 @@ SaDescriptor StaticSaTemplate::expand(uint32_t index) const {
   sa.tunnel_id = base.tunnel_id + index;
   for (int i = 0; i < sa.remote_selector_count; ++i) {
     auto& ts = sa.remote_selectors[i];
-    uint64_t span = selector_span(ts);
-    ts.start = ts.start.plus(span * index);
-    ts.end = ts.end.plus(span * index);
+    unsigned __int128 span = selector_span(ts);
+    if (span == 0) continue;  // "any" stays any
+    ts.start = add_offset(ts.start, span * index);
+    ts.end = add_offset(ts.end, span * index);
   }
   sa.path.remote = base.path.remote.plus(remote_address_step * index);
   if (remote_port_step != 0) {
@@ -97,6 +112,7 @@ Result<StaticSaSet> parse_static_sas(const ConfigFile& file) {
   std::map<std::string, uint32_t> tunnel_ids;     // name -> first id
   std::map<std::string, uint32_t> tunnel_counts;  // name -> count of its SAs' template
   std::map<std::string, PathDescriptor> tunnel_paths;
+  std::map<std::string, std::pair<uint64_t, uint32_t>> tunnel_steps;
   uint32_t next_tunnel_id = 1;
   for (const auto& section : file.sections) {
     if (section.type != "sa") continue;
@@ -139,6 +155,7 @@ Result<StaticSaSet> parse_static_sas(const ConfigFile& file) {
     if (props.salt_length) {
       auto salt = r.hex_bytes("salt", props.salt_length);
       std::copy(salt.begin(), salt.end(), sa.salt.begin());
+      secure_zero(salt.data(), salt.size());
     } else if (r.has("salt")) {
       r.fail("salt", std::string("not used by ") + props.name);
     }
@@ -190,6 +207,7 @@ Result<StaticSaSet> parse_static_sas(const ConfigFile& file) {
       next_tunnel_id += t.count;
       tunnel_counts[t.tunnel_name] = t.count;
       tunnel_paths[t.tunnel_name] = sa.path;
+      tunnel_steps[t.tunnel_name] = {t.remote_address_step, t.remote_port_step};
     } else {
       SectionReader again(file, section);
       if (tunnel_counts[t.tunnel_name] != t.count)
@@ -198,6 +216,9 @@ Result<StaticSaSet> parse_static_sas(const ConfigFile& file) {
       if (!(tunnel_paths[t.tunnel_name] == sa.path))
         return make_error(again.where("remote_address") + ": SAs of tunnel '" + t.tunnel_name +
                           "' must have the same path (addresses, ports, udp_encapsulation)");
+      if (tunnel_steps[t.tunnel_name] != std::make_pair(t.remote_address_step, t.remote_port_step))
+        return make_error(again.where("remote_address_step") + ": SAs of tunnel '" + t.tunnel_name +
+                          "' must have the same remote_address_step and remote_port_step");
     }
     sa.tunnel_id = it->second;
     set.templates.push_back(t);

@@ -87,7 +87,7 @@ TEST(IpAddressTest, RejectsInvalidText) {
   }
 }
 
-// BUG (ip_address.cc:45-46): parse() copies the string_view into a std::string
+// BUG (ip_address.cc:43-49): parse() copies the string_view into a std::string
 // and hands c_str() to inet_pton, so anything after an embedded NUL is ignored
 // and "10.0.0.1\0junk" parses as 10.0.0.1. Untrusted text must be rejected
 // whole. Fails until parse() rejects views containing '\0'.
