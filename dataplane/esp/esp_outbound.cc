@@ -116,6 +116,12 @@ uint16_t esp_outbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count,
       if (have_source) {
         rte_mbuf* error = make_too_big_error(m, !ipv4, mtu_report, ipv4 ? ctx.core_ipv4 : ctx.core_ipv6, ctx.pool);
         if (error) {
+          // make_too_big_error mirrors the offending frame's MACs; its
+          // destination MAC need not be ours (promiscuous port, multicast).
+          // Like every frame out of the core port: from our MAC to the next hop.
+          auto* eth = rte_pktmbuf_mtod(error, rte_ether_hdr*);
+          eth->src_addr = ctx.core_mac;
+          eth->dst_addr = ctx.core_next_hop;
           to_core[(*to_core_count)++] = error;
           bump(ctx.counters->icmp_sent);
         }
