@@ -13,7 +13,7 @@ packages=(
   build-essential g++ pkg-config meson ninja-build
   libdpdk-dev dpdk dpdk-dev libipsec-mb-dev
   libboost-program-options-dev libboost-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev libssl-dev
   python3-scapy tshark tcpreplay iproute2 procps
 )
 

@@ -411,6 +411,9 @@ int run_dataplane(const AppOptions& options) {
     table_config.ipv6_tbl8_groups = c.ipv6_route_groups;
     table_config.max_routes = c.max_routes ? c.max_routes : c.sa_capacity + 1024;
     table_config.max_workers = worker_count;
+    table_config.anti_replay = c.anti_replay;
+    if (!c.anti_replay)
+      std::printf("segw-dataplane: anti_replay = no: replayed ESP is accepted (benchmarks only)\n");
     table_config.socket_id = static_cast<int>(rte_socket_id());
     auto tables = SaTables::create(table_config);
     if (!tables) {

@@ -87,6 +87,7 @@ shared::Result<DataplaneConfig> DataplaneConfig::from_file(const shared::ConfigF
         r.fail("punt_ring_size", "must be a power of two");
       config.reassembly_flows = static_cast<uint32_t>(r.integer_or("reassembly_flows", 4096, 16, 1u << 20));
       config.reassembly_timeout_ms = static_cast<uint32_t>(r.integer_or("reassembly_timeout_ms", 2000, 1, 60000));
+      config.anti_replay = r.boolean_or("anti_replay", true);
       auto status = r.finish();
       if (!status) return make_error(status.error());
     } else if (section.type == "port") {

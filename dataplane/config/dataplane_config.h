@@ -46,6 +46,7 @@ struct DataplaneConfig {
   uint32_t punt_ring_size = 1024;
   uint32_t reassembly_flows = 4096;
   uint32_t reassembly_timeout_ms = 2000;
+  bool anti_replay = true;         // false only for benchmarks that loop a capture
   PortConfig access;
   PortConfig core;
   shared::StaticSaSet sas;

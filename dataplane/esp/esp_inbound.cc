@@ -22,10 +22,6 @@ struct InboundState {
   alignas(16) uint8_t received_icv[16];
 };
 
-// Distance, in packets, between the SA-prefetch loop and its use: far enough
-// for a DRAM miss to land when traffic spreads over millions of SAs.
-constexpr int kPrefetchDistance = 4;
-
 // One selector against one end of the inner packet (RFC 7296 3.13.1:
 // address range, protocol, port range).
 bool selector_matches(const SelectorRange& selector, bool ipv6, const uint8_t* address,
@@ -86,7 +82,12 @@ uint16_t esp_inbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count, 
   uint16_t live[kMaxEspBurst];  // indexes of packets that reach crypto
   uint16_t live_count = 0;
 
-  // Pass 1: locate ESP, look SAs up, start pulling SA lines into cache.
+  // Pass 1, in three sweeps so the cache misses of a burst overlap instead
+  // of queueing: with many SAs each packet's table slot, SA line, keys and
+  // replay slot are all in DRAM. (a) read SPIs, pull in the table slots;
+  // (b) read the slots, pull in the SA lines; (c) check the SPIs, pull in
+  // keys and replay slots.
+  uint32_t spis[kMaxEspBurst];
   for (uint16_t i = 0; i < count; ++i) {
     rte_mbuf* m = packets[i];
     uint32_t esp_offset = m->l2_len + m->l3_len + m->l4_len;
@@ -98,16 +99,40 @@ uint16_t esp_inbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count, 
       packets[i] = nullptr;
       continue;
     }
-    uint32_t spi = shared::load_be32(esp);
-    EspSa* sa = ctx.tables->inbound_lookup(spi);
-    if (sa == nullptr) [[unlikely]] {
+    spis[i] = shared::load_be32(esp);
+    rte_prefetch0(ctx.tables->inbound_slot(spis[i]));
+  }
+  for (uint16_t i = 0; i < count; ++i) {
+    if (packets[i] == nullptr) continue;
+    EspSa* candidate = ctx.tables->inbound_slot(spis[i])->load(std::memory_order_acquire);
+    state[i].sa = candidate;
+    if (candidate != nullptr) rte_prefetch0(candidate);
+  }
+  for (uint16_t i = 0; i < count; ++i) {
+    rte_mbuf* m = packets[i];
+    if (m == nullptr) continue;
+    EspSa* sa = state[i].sa;
+    // The slot is shared by every SPI with these index bits; the random bits
+    // tell ours from a forged or stale one.
+    if (sa == nullptr || sa->spi != spis[i]) [[unlikely]] {
+      state[i].sa = nullptr;
       drop_packet(ctx, m, DropReason::kUnknownSpi);
       packets[i] = nullptr;
       continue;
     }
-    state[i].sa = sa;
     rte_prefetch0(&sa->replay);
-    rte_prefetch0(sa->keys);
+    sa->replay.prefetch_slot(shared::load_be32(state[i].esp + 4));
+    const auto* key_lines = reinterpret_cast<const uint8_t*>(sa->keys);
+    rte_prefetch0(key_lines);
+    rte_prefetch0(key_lines + 64);
+    rte_prefetch0(key_lines + 128);
+    rte_prefetch0(key_lines + 192);
+    // Read after crypto: the counters, the first selector of each end and
+    // the tunnel (whose path the outer source is compared with).
+    rte_prefetch0(&sa->counters);
+    rte_prefetch0(&sa->remote_selectors[0]);
+    rte_prefetch0(&sa->local_selectors[0]);
+    rte_prefetch0(sa->tunnel);
   }
 
   // Pass 2: length checks, replay pre-check, crypto jobs.
@@ -115,10 +140,9 @@ uint16_t esp_inbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count, 
   for (uint16_t i = 0; i < count; ++i) {
     rte_mbuf* m = packets[i];
     if (m == nullptr) continue;
-    if (i + kPrefetchDistance < count && packets[i + kPrefetchDistance] && state[i + kPrefetchDistance].sa)
-      rte_prefetch0(reinterpret_cast<const uint8_t*>(state[i + kPrefetchDistance].sa->keys) + 64);
     InboundState& s = state[i];
     EspSa* sa = s.sa;
+    rte_prefetch0(sa->tunnel->path.load(std::memory_order_relaxed));
     uint32_t esp_offset = m->l2_len + m->l3_len + m->l4_len;
     uint32_t esp_length = m->pkt_len - esp_offset;
     uint32_t overhead = sizeof(shared::EspHeader) + sa->iv_length + sa->icv_length;
@@ -130,7 +154,7 @@ uint16_t esp_inbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count, 
     s.payload_length = esp_length - overhead;
     uint32_t sequence_low = shared::load_be32(s.esp + 4);
     s.sequence = sa->replay.infer_sequence(sequence_low);
-    if (sa->replay.check(s.sequence) != ReplayVerdict::kAccept) [[unlikely]] {
+    if (sa->replay.check(s.sequence) != ReplayVerdict::kAccept && sa->replay.enforced()) [[unlikely]] {
       drop_packet(ctx, m, DropReason::kReplay, sa);
       packets[i] = nullptr;
       continue;
@@ -235,7 +259,7 @@ uint16_t esp_inbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count, 
       drop_packet(ctx, m, DropReason::kIcvFailure, sa);
       continue;
     }
-    if (sa->replay.update(s.sequence) != ReplayVerdict::kAccept) [[unlikely]] {
+    if (sa->replay.update(s.sequence) != ReplayVerdict::kAccept && sa->replay.enforced()) [[unlikely]] {
       drop_packet(ctx, m, DropReason::kReplay, sa);
       continue;
     }

@@ -18,7 +18,8 @@ uint32_t ReplayWindow::slot_count_for(uint32_t window) {
   return std::bit_ceil(window / kBitsPerSlot + 2);
 }
 
-void ReplayWindow::init(uint32_t window, bool esn, std::atomic<uint64_t>* slots) {
+void ReplayWindow::init(uint32_t window, bool esn, std::atomic<uint64_t>* slots, bool enforced) {
+  enforced_ = enforced;
   window_ = window;
   esn_ = esn;
   slots_ = slots;

@@ -26,12 +26,22 @@ class ReplayWindow {
   static uint32_t slot_count_for(uint32_t window);
 
   // `slots` must hold slot_count_for(window) zeroed atomics and outlive this.
-  void init(uint32_t window, bool esn, std::atomic<uint64_t>* slots);
+  // `enforced` false: the receiver has not enabled anti-replay (RFC 4303
+  // 3.4.3); the window is still kept (ESN inference) but callers accept
+  // packets whatever it says. For benchmarks that loop a finite capture.
+  void init(uint32_t window, bool esn, std::atomic<uint64_t>* slots, bool enforced = true);
 
   // RFC 4303 A2.2: the full 64-bit sequence number for a received low
   // 32 bits, guessing the high half from the window position. Without ESN it
   // returns `low`.
   uint64_t infer_sequence(uint32_t low) const;
+
+  // Starts loading the slot a packet's sequence number falls in. The slot
+  // index needs only the low 32 bits (the slot ring is far smaller than
+  // 2^32 / 32), so this can run before infer_sequence().
+  void prefetch_slot(uint32_t low) const {
+    __builtin_prefetch(&slots_[(low / kBitsPerSlot) & slot_mask_]);
+  }
 
   // Before crypto: is `sequence` acceptable right now? (Read only.)
   ReplayVerdict check(uint64_t sequence) const;
@@ -43,6 +53,7 @@ class ReplayWindow {
 
   uint64_t top() const { return top_.load(std::memory_order_acquire); }
   uint32_t window() const { return window_; }
+  bool enforced() const { return enforced_; }
 
  private:
   static constexpr uint32_t kBitsPerSlot = 32;
@@ -54,6 +65,7 @@ class ReplayWindow {
   uint32_t window_ = 0;
   uint32_t slot_mask_ = 0;
   bool esn_ = false;
+  bool enforced_ = true;
 };
 
 }  // namespace segw::dp

@@ -2,14 +2,15 @@
 #include "dataplane/esp/runtime_sa.h"
 
 #include <rte_ip.h>
+#include <new>
 #include <rte_udp.h>
 
 #include "shared/wire.h"
 
 namespace segw::dp {
 
-Path* Path::create(const shared::PathDescriptor& d, uint64_t generation) {
-  auto* path = new Path;
+Path* Path::create(const shared::PathDescriptor& d, uint64_t generation, void* memory) {
+  auto* path = memory ? new (memory) Path : new Path;
   path->descriptor = d;
   path->generation = generation;
   path->ipv6 = d.remote.is_ipv6();

@@ -28,7 +28,10 @@ struct Path {
   alignas(16) uint8_t remote_address[16] = {};
   alignas(16) uint8_t header_template[48] = {};
 
-  static Path* create(const shared::PathDescriptor& descriptor, uint64_t generation);
+  // Built in `memory` (sizeof(Path) bytes, 64-byte aligned) when given,
+  // else on the heap (delete it then).
+  static Path* create(const shared::PathDescriptor& descriptor, uint64_t generation,
+                      void* memory = nullptr);
 };
 
 struct Tunnel {

@@ -92,6 +92,7 @@ shared::Result<std::unique_ptr<SaTables>> SaTables::create(const SaTableConfig& 
     return make_error("sa_capacity must be a power of two >= 2, got " + std::to_string(config.capacity));
   std::unique_ptr<SaTables> t(new SaTables);
   t->capacity_ = config.capacity;
+  t->anti_replay_ = config.anti_replay;
   t->index_mask_ = config.capacity - 1;
   t->index_bits_ = static_cast<uint32_t>(std::countr_zero(config.capacity));
   t->slot_bytes_ = sizeof(std::atomic<EspSa*>) * config.capacity;
@@ -132,10 +133,7 @@ SaTables::~SaTables() {
     if (EspSa* sa = outbound_[i].load(std::memory_order_relaxed)) free_sa(sa);
   }
   for (auto& d : deferred_) d.free_function();
-  for (auto& [id, tunnel] : tunnels_) {
-    delete tunnel->path.load();
-    delete tunnel;
-  }
+  for (auto& [id, tunnel] : tunnels_) free_tunnel(tunnel);
   if (inbound_) munmap(inbound_, slot_bytes_);
   if (outbound_) munmap(outbound_, slot_bytes_);
   if (fib4_) rte_fib_free(fib4_);
@@ -146,7 +144,7 @@ SaTables::~SaTables() {
 EspSa* SaTables::allocate_sa(const SaDescriptor& d) {
   bool inbound = d.direction == SaDirection::kInbound;
   size_t bytes = sa_footprint(d.replay_window, inbound);
-  void* memory = ::operator new(bytes, std::align_val_t{64}, std::nothrow);
+  void* memory = arena_.allocate(bytes);
   if (!memory) return nullptr;
   std::memset(memory, 0, bytes);
   auto* sa = new (memory) EspSa;
@@ -180,17 +178,29 @@ EspSa* SaTables::allocate_sa(const SaDescriptor& d) {
   std::memcpy(sa->name, name.data(), std::min(name.size(), sizeof(sa->name) - 1));
   if (inbound) {
     auto* slots = reinterpret_cast<std::atomic<uint64_t>*>(static_cast<uint8_t*>(memory) + slots_offset());
-    sa->replay.init(d.replay_window, d.esn, slots);
+    sa->replay.init(d.replay_window, d.esn, slots, anti_replay_);
   }
   return sa;
+}
+
+void SaTables::free_path(const Path* path) {
+  path->~Path();
+  arena_.release(const_cast<Path*>(path), sizeof(Path));
+}
+
+void SaTables::free_tunnel(Tunnel* tunnel) {
+  free_path(tunnel->path.load(std::memory_order_relaxed));
+  tunnel->~Tunnel();
+  arena_.release(tunnel, sizeof(Tunnel));
 }
 
 void SaTables::free_sa(EspSa* sa) {
   auto* keys = const_cast<SaKeys*>(sa->keys);
   keys->~SaKeys();  // zeroises the expanded keys
   shared::secure_zero(sa->salt, sizeof(sa->salt));
+  size_t bytes = sa_footprint(sa->replay.window(), sa->direction == SaDirection::kInbound);
   sa->~EspSa();
-  ::operator delete(sa, std::align_val_t{64});
+  arena_.release(sa, bytes);
 }
 
 void SaTables::defer(std::function<void()> free_function) {
@@ -228,10 +238,18 @@ Tunnel* SaTables::attach_tunnel(const SaDescriptor& d, Status& status) {
     ++it->second->sa_count;
     return it->second;
   }
-  auto* tunnel = new Tunnel;
+  void* tunnel_memory = arena_.allocate(sizeof(Tunnel));
+  void* path_memory = arena_.allocate(sizeof(Path));
+  if (!tunnel_memory || !path_memory) {
+    arena_.release(tunnel_memory, sizeof(Tunnel));
+    arena_.release(path_memory, sizeof(Path));
+    status = make_error("SA " + hex_spi(d.spi) + ": out of memory for its tunnel");
+    return nullptr;
+  }
+  auto* tunnel = new (tunnel_memory) Tunnel;
   tunnel->id = d.tunnel_id;
   tunnel->sa_count = 1;
-  tunnel->path.store(Path::create(d.path, tunnel->next_generation++), std::memory_order_release);
+  tunnel->path.store(Path::create(d.path, tunnel->next_generation++, path_memory), std::memory_order_release);
   tunnels_.emplace(d.tunnel_id, tunnel);
   return tunnel;
 }
@@ -240,10 +258,7 @@ void SaTables::detach_tunnel(Tunnel* tunnel) {
   if (--tunnel->sa_count > 0) return;
   tunnels_.erase(tunnel->id);
   // Workers may still be reading the tunnel through an SA being removed.
-  defer([tunnel] {
-    delete tunnel->path.load();
-    delete tunnel;
-  });
+  defer([this, tunnel] { free_tunnel(tunnel); });
 }
 
 Status SaTables::add_routes(const SaDescriptor& d, uint32_t index) {
@@ -352,26 +367,23 @@ Status SaTables::install(const SaDescriptor& d) {
   if (!status) {
     outbound_[index].store(nullptr, std::memory_order_release);
     detach_tunnel(tunnel);
-    defer([sa] { free_sa(sa); });
+    defer([this, sa] { free_sa(sa); });
     return status;
   }
   if (!free_outbound_indexes_.empty() && free_outbound_indexes_.back() == index)
     free_outbound_indexes_.pop_back();
   else
     ++next_outbound_index_;
+  outbound_by_spi_[d.spi] = index;
   ++outbound_count_;
   return {};
 }
 
 EspSa* SaTables::find(uint32_t spi, SaDirection direction) const {
   if (direction == SaDirection::kInbound) return inbound_lookup(spi);
-  // Outbound SPIs are the peer's choice: no index in them; a scan is fine on
-  // the control path, which keeps no second index to keep in sync.
-  for (uint32_t i = 0; i < next_outbound_index_; ++i) {
-    EspSa* sa = outbound_[i].load(std::memory_order_relaxed);
-    if (sa && sa->spi == spi) return sa;
-  }
-  return nullptr;
+  // Outbound SPIs are the peer's choice: no index in them, hence the map.
+  auto it = outbound_by_spi_.find(spi);
+  return it == outbound_by_spi_.end() ? nullptr : outbound_[it->second].load(std::memory_order_relaxed);
 }
 
 Status SaTables::remove(uint32_t spi, SaDirection direction) {
@@ -384,11 +396,12 @@ Status SaTables::remove(uint32_t spi, SaDirection direction) {
   } else {
     remove_routes(index);
     outbound_[index].store(nullptr, std::memory_order_release);
+    outbound_by_spi_.erase(spi);
     free_outbound_indexes_.push_back(index);
     --outbound_count_;
   }
   Tunnel* tunnel = sa->tunnel;
-  defer([sa] { free_sa(sa); });
+  defer([this, sa] { free_sa(sa); });
   detach_tunnel(tunnel);
   return {};
 }
@@ -399,10 +412,12 @@ Status SaTables::path_update(uint32_t tunnel_id, const shared::PathDescriptor& p
   if (path.local.family() != path.remote.family())
     return make_error("path addresses of different families");
   Tunnel* tunnel = it->second;
-  Path* fresh = Path::create(path, tunnel->next_generation++);
+  void* path_memory = arena_.allocate(sizeof(Path));
+  if (!path_memory) return make_error("out of memory for a path");
+  Path* fresh = Path::create(path, tunnel->next_generation++, path_memory);
   // One release store switches every SA of the tunnel to the fresh path.
   const Path* old = tunnel->path.exchange(fresh, std::memory_order_acq_rel);
-  defer([old] { delete old; });
+  defer([this, old] { free_path(old); });
   return {};
 }
 

@@ -19,6 +19,7 @@
 
 #include "dataplane/esp/crypto.h"
 #include "dataplane/esp/runtime_sa.h"
+#include "dataplane/sad/slab_arena.h"
 #include "shared/result.h"
 #include "shared/sa_descriptor.h"
 
@@ -30,6 +31,7 @@ struct SaTableConfig {
   uint32_t ipv6_tbl8_groups = 1u << 16;
   uint32_t max_routes = 1u << 21;
   uint32_t max_workers = 64;       // RCU reader slots
+  bool anti_replay = true;         // false: inbound windows kept, not enforced (benchmarks)
   int socket_id = 0;
 };
 
@@ -87,7 +89,9 @@ class SaTables {
  private:
   SaTables() = default;
   EspSa* allocate_sa(const shared::SaDescriptor& descriptor);
-  static void free_sa(EspSa* sa);
+  void free_sa(EspSa* sa);
+  void free_tunnel(Tunnel* tunnel);
+  void free_path(const Path* path);
   void defer(std::function<void()> free_function);
   shared::Status add_routes(const shared::SaDescriptor& descriptor, uint32_t index);
   void remove_routes(uint32_t index);
@@ -105,9 +109,13 @@ class SaTables {
     std::function<void()> free_function;
   };
 
+  // SAs, tunnels and paths: huge-page backed (slab_arena.h). Declared first
+  // so it outlives everything the destructor frees into it.
+  SlabArena arena_;
   uint32_t capacity_ = 0;
   uint32_t index_mask_ = 0;
   uint32_t index_bits_ = 0;
+  bool anti_replay_ = true;
   std::atomic<EspSa*>* inbound_ = nullptr;
   std::atomic<EspSa*>* outbound_ = nullptr;
   size_t slot_bytes_ = 0;
@@ -118,6 +126,9 @@ class SaTables {
   size_t outbound_count_ = 0;
   std::vector<uint32_t> free_outbound_indexes_;
   uint32_t next_outbound_index_ = 0;
+  // Outbound SPI -> table index (outbound SPIs carry no index). A scan of
+  // the table per install made installing N outbound SAs O(N^2).
+  std::unordered_map<uint32_t, uint32_t> outbound_by_spi_;
   std::unordered_map<uint32_t, Tunnel*> tunnels_;
   // Routes and the outbound SAs that claim them, newest last: a rekeyed SA
   // takes a route over, and removing it gives the route back to the older one.
