@@ -15,6 +15,7 @@ packages=(
   libboost-program-options-dev libboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev libssl-dev
   python3-scapy tshark tcpreplay iproute2 procps
+  spin
 )
 
 missing=()

@@ -25,6 +25,13 @@ struct alignas(64) SaKeys {
     } cbc;
   };
   SaKeys() {}
+  // Starts loading the round keys (the first 240 bytes of either layout),
+  // which every job reads. Prefetching all ~1 KiB (GHASH powers too) was
+  // measured: 2.5% slower with one SA, no gain with a million.
+  void prefetch() const {
+    const auto* lines = reinterpret_cast<const char*>(this);
+    for (size_t offset = 0; offset < 256; offset += 64) __builtin_prefetch(lines + offset);
+  }
   ~SaKeys();  // zeroises
   SaKeys(const SaKeys&) = delete;
   SaKeys& operator=(const SaKeys&) = delete;

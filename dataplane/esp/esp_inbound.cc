@@ -122,11 +122,7 @@ uint16_t esp_inbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count, 
     }
     rte_prefetch0(&sa->replay);
     sa->replay.prefetch_slot(shared::load_be32(state[i].esp + 4));
-    const auto* key_lines = reinterpret_cast<const uint8_t*>(sa->keys);
-    rte_prefetch0(key_lines);
-    rte_prefetch0(key_lines + 64);
-    rte_prefetch0(key_lines + 128);
-    rte_prefetch0(key_lines + 192);
+    sa->keys->prefetch();
     // Read after crypto: the counters, the first selector of each end and
     // the tunnel (whose path the outer source is compared with).
     rte_prefetch0(&sa->counters);
@@ -159,8 +155,8 @@ uint16_t esp_inbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count, 
       packets[i] = nullptr;
       continue;
     }
-    if (sa->hard_packets != 0 &&
-        sa->counters.packets.load(std::memory_order_relaxed) >= sa->hard_packets) [[unlikely]] {
+    if ((sa->hard_packets != 0 && sa->counters.packets.load(std::memory_order_relaxed) >= sa->hard_packets) ||
+        (sa->hard_bytes != 0 && sa->counters.bytes.load(std::memory_order_relaxed) >= sa->hard_bytes)) [[unlikely]] {
       drop_packet(ctx, m, DropReason::kLifetimeExpired, sa);
       packets[i] = nullptr;
       continue;
@@ -316,6 +312,13 @@ uint16_t esp_inbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count, 
     }
     if (!inner_matches_selectors(*sa, plain, inner_total, inner_ipv6)) [[unlikely]] {
       drop_packet(ctx, m, DropReason::kSelectorMismatch, sa);
+      continue;
+    }
+    // The check before crypto sees only earlier bursts (counts move here):
+    // checked again, the hard lifetime holds to the packet (RFC 4301 4.4.2.1).
+    if ((sa->hard_packets != 0 && sa->counters.packets.load(std::memory_order_relaxed) >= sa->hard_packets) ||
+        (sa->hard_bytes != 0 && sa->counters.bytes.load(std::memory_order_relaxed) >= sa->hard_bytes)) [[unlikely]] {
+      drop_packet(ctx, m, DropReason::kLifetimeExpired, sa);
       continue;
     }
 

@@ -71,6 +71,36 @@ uint16_t esp_outbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count,
   for (uint16_t k = 0; k < ipv4_count; ++k) next_hop[ipv4_index[k]] = ipv4_next_hops[k];
   for (uint16_t k = 0; k < ipv6_count; ++k) next_hop[ipv6_index[k]] = ipv6_next_hops[k];
 
+  // Sweeps that only start loads, so that with traffic spread over many SAs
+  // the burst's cache misses overlap instead of queueing one after another:
+  // table slots, then SA lines, then what the SA points to, then the paths.
+  EspSa* sas[kMaxEspBurst];
+  for (uint16_t i = 0; i < count; ++i) {
+    const std::atomic<EspSa*>* slot = next_hop[i] == SaTables::kNoRoute
+                                          ? nullptr
+                                          : ctx.tables->outbound_slot(static_cast<uint32_t>(next_hop[i] - 1));
+    if (slot) rte_prefetch0(slot);
+  }
+  for (uint16_t i = 0; i < count; ++i) {
+    sas[i] = next_hop[i] == SaTables::kNoRoute ? nullptr
+                                               : ctx.tables->outbound_at(static_cast<uint32_t>(next_hop[i] - 1));
+    if (sas[i]) rte_prefetch0(sas[i]);
+  }
+  for (uint16_t i = 0; i < count; ++i) {
+    EspSa* sa = sas[i];
+    if (sa == nullptr) continue;
+    rte_prefetch0(sa->tunnel);
+    sa->keys->prefetch();
+    rte_prefetch0(&sa->sequence);
+    rte_prefetch0(&sa->counters);
+  }
+  for (uint16_t i = 0; i < count; ++i) {
+    if (sas[i] == nullptr) continue;
+    const auto* path_lines = reinterpret_cast<const uint8_t*>(sas[i]->tunnel->path.load(std::memory_order_relaxed));
+    rte_prefetch0(path_lines);
+    rte_prefetch0(path_lines + 64);  // the header template starts on the second line
+  }
+
   // Pass 2: SA, MTU (fragment or ICMP), building the work list.
   OutboundItem items[kMaxEspBurst];
   uint16_t item_count = 0;
@@ -80,13 +110,11 @@ uint16_t esp_outbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count,
       drop_packet(ctx, m, DropReason::kNoRoute);
       continue;
     }
-    EspSa* sa = ctx.tables->outbound_at(static_cast<uint32_t>(next_hop[i] - 1));
+    EspSa* sa = sas[i];
     if (sa == nullptr) [[unlikely]] {
       drop_packet(ctx, m, DropReason::kNoSa);
       continue;
     }
-    rte_prefetch0(sa->keys);
-    rte_prefetch0(&sa->sequence);
     const Path* path = sa->tunnel->path.load(std::memory_order_acquire);
     uint32_t inner_length = m->pkt_len - m->l2_len;
     uint32_t limit = max_inner_size(*sa, *path, ctx.access_mtu);
@@ -141,8 +169,8 @@ uint16_t esp_outbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count,
     rte_mbuf* m = it.m;
     EspSa* sa = it.sa;
     const Path* path = it.path;
-    if (sa->hard_packets != 0 &&
-        sa->counters.packets.load(std::memory_order_relaxed) >= sa->hard_packets) [[unlikely]] {
+    if ((sa->hard_packets != 0 && sa->counters.packets.load(std::memory_order_relaxed) >= sa->hard_packets) ||
+        (sa->hard_bytes != 0 && sa->counters.bytes.load(std::memory_order_relaxed) >= sa->hard_bytes)) [[unlikely]] {
       drop_packet(ctx, m, DropReason::kLifetimeExpired, sa);
       continue;
     }

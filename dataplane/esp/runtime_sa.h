@@ -96,11 +96,12 @@ struct alignas(64) EspSa {
   Tunnel* tunnel = nullptr;
   uint64_t hard_packets = 0;  // 0 = no limit
   uint64_t hard_bytes = 0;
-  uint64_t soft_packets = 0;
-  uint64_t soft_bytes = 0;
   // --- cache line 1: outbound sequence / inbound window ---
   alignas(64) std::atomic<uint64_t> sequence{0};  // outbound: last sequence number used
   ReplayWindow replay;                              // inbound
+  // Read once per packet after the hard limits; kept off line 0, which is full.
+  uint64_t soft_packets = 0;
+  uint64_t soft_bytes = 0;
   // --- counters on their own lines ---
   SaCounters counters;
   // --- cold: selectors ---

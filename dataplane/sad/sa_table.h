@@ -54,6 +54,9 @@ class SaTables {
     return index < capacity_ ? outbound_[index].load(std::memory_order_acquire) : nullptr;
   }
   const std::atomic<EspSa*>* inbound_slot(uint32_t spi) const { return &inbound_[spi & index_mask_]; }
+  const std::atomic<EspSa*>* outbound_slot(uint32_t index) const {
+    return index < capacity_ ? &outbound_[index] : nullptr;
+  }
   rte_fib* ipv4_routes() const { return fib4_; }
   rte_fib6* ipv6_routes() const { return fib6_; }
   rte_rcu_qsbr* rcu() const { return rcu_; }

@@ -1,4 +1,7 @@
 // Worker loop: RX bursts, classification, ESP bursts, TX, RCU quiescence.
+// rte_ip_frag_table_del_expired_entries is still marked experimental in
+// DPDK 22.11; it is the only way to expire fragments nothing else looks up.
+#define ALLOW_EXPERIMENTAL_API
 #include "dataplane/worker/worker.h"
 
 #include <rte_cycles.h>
@@ -53,11 +56,24 @@ uint32_t Worker::poll_once() {
   if (from_access) handle_access(packets, from_access);
   uint16_t from_core = rte_eth_rx_burst(setup_.core_port, setup_.queue, packets, burst);
   if (from_core) handle_core(packets, from_core);
+  // The library frees a timed-out datagram only when a lookup lands on its
+  // entry; without this sweep its fragments would stay (uncounted) until then.
+  uint32_t doomed_before = death_row_.cnt;
+  rte_ip_frag_table_del_expired_entries(fragments_, &death_row_, rte_rdtsc());
+  count_fragment_drops(doomed_before);
   if (death_row_.cnt) rte_ip_frag_free_death_row(&death_row_, 3);
   return from_access + from_core;
 }
 
+void Worker::count_fragment_drops(uint32_t doomed_before) {
+  // Every fragment the library gives up on (table full, timed out,
+  // duplicate, overlapping, too many pieces) goes to the death row.
+  if (death_row_.cnt > doomed_before)
+    bump(counters_.drops[static_cast<int>(DropReason::kFragmentError)], death_row_.cnt - doomed_before);
+}
+
 rte_mbuf* Worker::reassemble(rte_mbuf* m, uint64_t now) {
+  uint32_t doomed_before = death_row_.cnt;
   rte_mbuf* whole;
   if (RTE_ETH_IS_IPV4_HDR(m->packet_type)) {
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, m->l2_len);
@@ -73,7 +89,8 @@ rte_mbuf* Worker::reassemble(rte_mbuf* m, uint64_t now) {
     m->l3_len = sizeof(rte_ipv6_hdr) + sizeof(rte_ipv6_fragment_ext);
     whole = rte_ipv6_frag_reassemble_packet(fragments_, &death_row_, m, now, ip, fragment_header);
   }
-  if (whole == nullptr) return nullptr;  // kept until the rest arrives (or timed out: death row)
+  count_fragment_drops(doomed_before);
+  if (whole == nullptr) return nullptr;  // kept until the rest arrives, or counted above
   bump(counters_.fragments_reassembled);
   if (whole->nb_segs == 1) return whole;
   // The ESP code works in place on one segment: copy the chain out.

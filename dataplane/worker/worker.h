@@ -49,6 +49,8 @@ class Worker {
   void handle_core(rte_mbuf** packets, uint16_t count);
   void transmit(uint16_t port, rte_mbuf** packets, uint16_t count, bool to_access);
   rte_mbuf* reassemble(rte_mbuf* m, uint64_t now);
+  // Counts what reached the death row since it held `doomed_before` mbufs.
+  void count_fragment_drops(uint32_t doomed_before);
 
   WorkerSetup setup_;
   WorkerCounters counters_;
