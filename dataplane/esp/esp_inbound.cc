@@ -5,6 +5,7 @@
 #include <rte_prefetch.h>
 #include <rte_udp.h>
 
+#include "dataplane/esp/sa_counter_run.h"
 #include "shared/wire.h"
 
 namespace segw::dp {
@@ -239,6 +240,7 @@ uint16_t esp_inbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count, 
 
   // Pass 3: verify, move the window, strip, check the inner packet.
   uint16_t good = 0;
+  SaCounterRun counted;
   for (uint32_t k = 0; k < completed; ++k) {
     IMB_JOB* job = jobs[k];
     auto* m = static_cast<rte_mbuf*>(job->user_data);
@@ -316,8 +318,7 @@ uint16_t esp_inbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count, 
     }
     // The check before crypto sees only earlier bursts (counts move here):
     // checked again, the hard lifetime holds to the packet (RFC 4301 4.4.2.1).
-    if ((sa->hard_packets != 0 && sa->counters.packets.load(std::memory_order_relaxed) >= sa->hard_packets) ||
-        (sa->hard_bytes != 0 && sa->counters.bytes.load(std::memory_order_relaxed) >= sa->hard_bytes)) [[unlikely]] {
+    if (counted.hard_limit_reached(sa)) [[unlikely]] {
       drop_packet(ctx, m, DropReason::kLifetimeExpired, sa);
       continue;
     }
@@ -343,14 +344,7 @@ uint16_t esp_inbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count, 
     if (!same_source) [[unlikely]]
       sa->counters.new_source_packets.fetch_add(1, std::memory_order_relaxed);
 
-    uint64_t packets_after = sa->counters.packets.fetch_add(1, std::memory_order_relaxed) + 1;
-    uint64_t bytes_after = sa->counters.bytes.fetch_add(inner_total, std::memory_order_relaxed) + inner_total;
-    if ((sa->soft_packets && packets_after >= sa->soft_packets) ||
-        (sa->soft_bytes && bytes_after >= sa->soft_bytes)) [[unlikely]]
-      sa->counters.soft_lifetime_reached.store(true, std::memory_order_relaxed);
-    if ((sa->hard_packets && packets_after >= sa->hard_packets) ||
-        (sa->hard_bytes && bytes_after >= sa->hard_bytes)) [[unlikely]]
-      sa->counters.hard_lifetime_reached.store(true, std::memory_order_relaxed);
+    counted.add(sa, inner_total);
 
     // Frame the inner packet for the core port: Ethernet header right before it.
     uint32_t inner_offset = static_cast<uint32_t>(plain - rte_pktmbuf_mtod(m, uint8_t*));
@@ -366,6 +360,7 @@ uint16_t esp_inbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count, 
     m->packet_type = inner_ipv6 ? RTE_PTYPE_L3_IPV6 : RTE_PTYPE_L3_IPV4;
     out[good++] = m;
   }
+  counted.flush();
   bump(ctx.counters->decapsulated, good);
   return good;
 }

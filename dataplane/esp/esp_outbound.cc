@@ -7,6 +7,7 @@
 #include <rte_prefetch.h>
 #include <rte_udp.h>
 
+#include "dataplane/esp/sa_counter_run.h"
 #include "dataplane/frag/fragment.h"
 #include "shared/wire.h"
 
@@ -164,13 +165,13 @@ uint16_t esp_outbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count,
   IMB_JOB* jobs[kMaxEspBurst];
   uint32_t available = IMB_GET_NEXT_BURST(ctx.crypto, item_count, jobs);
   uint16_t job_count = 0;
+  SaCounterRun counted;
   for (uint16_t k = 0; k < item_count; ++k) {
     OutboundItem& it = items[k];
     rte_mbuf* m = it.m;
     EspSa* sa = it.sa;
     const Path* path = it.path;
-    if ((sa->hard_packets != 0 && sa->counters.packets.load(std::memory_order_relaxed) >= sa->hard_packets) ||
-        (sa->hard_bytes != 0 && sa->counters.bytes.load(std::memory_order_relaxed) >= sa->hard_bytes)) [[unlikely]] {
+    if (counted.hard_limit_reached(sa)) [[unlikely]] {
       drop_packet(ctx, m, DropReason::kLifetimeExpired, sa);
       continue;
     }
@@ -294,19 +295,14 @@ uint16_t esp_outbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count,
       }
       job->msg_len_to_hash_in_bytes = authenticated;
     }
-    uint64_t packets_after = sa->counters.packets.fetch_add(1, std::memory_order_relaxed) + 1;
-    uint64_t bytes_after = sa->counters.bytes.fetch_add(inner_length, std::memory_order_relaxed) + inner_length;
-    if ((sa->soft_packets && packets_after >= sa->soft_packets) ||
-        (sa->soft_bytes && bytes_after >= sa->soft_bytes)) [[unlikely]]
-      sa->counters.soft_lifetime_reached.store(true, std::memory_order_relaxed);
-    if ((sa->hard_packets && packets_after >= sa->hard_packets) ||
-        (sa->hard_bytes && bytes_after >= sa->hard_bytes)) [[unlikely]]
-      sa->counters.hard_lifetime_reached.store(true, std::memory_order_relaxed);
+    counted.add(sa, inner_length);
     m->l2_len = sizeof(rte_ether_hdr);
     m->l3_len = ip_header_length;
     m->l4_len = path->udp_encapsulation ? sizeof(rte_udp_hdr) : 0;
     m->packet_type = path->ipv6 ? RTE_PTYPE_L3_IPV6 : RTE_PTYPE_L3_IPV4;
   }
+
+  counted.flush();
 
   uint32_t completed = 0;
   if (job_count > 0) {
