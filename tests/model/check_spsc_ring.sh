@@ -4,13 +4,13 @@
 # (assertions, deadlock) at several sizes must find no error, and each
 # RELAXED_* variant (one release or acquire dropped) must find one, which
 # shows the assertions are able to catch what the orderings prevent.
-# Exit 77 (meson: skipped) when spin or a C compiler is missing;
-# tools/setup.sh installs spin.
+# A missing spin or C compiler is a failure, never a skip: tools/setup.sh
+# installs both.
 set -u
 model=${1:?usage: check_spsc_ring.sh MODEL.pml}
 model=$(cd "$(dirname "$model")" && pwd)/$(basename "$model")
-command -v spin >/dev/null || { echo "spin not installed (apt-get install spin): skipped"; exit 77; }
-compiler=$(command -v gcc || command -v cc) || { echo "no C compiler: skipped"; exit 77; }
+command -v spin >/dev/null || { echo "FAIL: spin not installed (tools/setup.sh installs it: apt-get install spin)"; exit 1; }
+compiler=$(command -v gcc || command -v cc) || { echo "FAIL: no C compiler (tools/setup.sh installs build-essential)"; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/segw-spin-XXXXXX")
 trap 'rm -rf "$work"' EXIT
