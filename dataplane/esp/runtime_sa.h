@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -109,5 +110,7 @@ struct alignas(64) EspSa {
   SelectorRange remote_selectors[shared::kMaxSelectors];
   char name[32] = {};
 };
+// Everything a packet reads first must stay on one line.
+static_assert(offsetof(EspSa, sequence) == 64, "EspSa cache line 0 overflowed");
 
 }  // namespace segw::dp
