@@ -7,6 +7,7 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
 #include <rte_ring.h>
 #include <rte_telemetry.h>
 
@@ -21,6 +22,7 @@
 #include <sstream>
 #include <thread>
 
+#include "dataplane/channel/control_channel.h"
 #include "dataplane/config/dataplane_config.h"
 #include "dataplane/port/port.h"
 #include "dataplane/sad/sa_table.h"
@@ -94,6 +96,8 @@ struct App {
   Port access, core;
   bool access_open = false, core_open = false;
   rte_ring* punt_ring = nullptr;
+  rte_ring* inject_ring = nullptr;                 // [channel] only: frames for worker 0
+  std::unique_ptr<ControlChannel> channel;         // [channel] only
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<unsigned> worker_lcores;
   std::atomic<bool> stop_workers{false};
@@ -203,11 +207,37 @@ int telemetry_sas(const char*, const char* params, rte_tel_data* d) {
   return 0;
 }
 
+// /segw/channel: the shared-memory channel's counters and peer state
+// (absent without [channel]).
+int telemetry_channel(const char*, const char*, rte_tel_data* d) {
+  if (!telemetry_app || !telemetry_app->channel) return -1;
+  const ControlChannel& channel = *telemetry_app->channel;
+  const auto& c = channel.counters();
+  rte_tel_data_start_dict(d);
+  rte_tel_data_add_dict_string(d, "region", channel.region().path().c_str());
+  rte_tel_data_add_dict_u64(d, "data_plane_generation", channel.region().own_generation());
+  rte_tel_data_add_dict_u64(d, "control_plane_generation", channel.region().peer().generation);
+  rte_tel_data_add_dict_u64(d, "control_plane_alive", channel.region().peer_alive(std::chrono::seconds(3)));
+  rte_tel_data_add_dict_u64(d, "inventory_installed", channel.region().inventory().header().installed.load());
+  rte_tel_data_add_dict_u64(d, "commands", c.commands.load());
+  rte_tel_data_add_dict_u64(d, "commands_failed", c.commands_failed.load());
+  rte_tel_data_add_dict_u64(d, "events", c.events.load());
+  rte_tel_data_add_dict_u64(d, "events_suppressed", c.events_suppressed.load());
+  rte_tel_data_add_dict_u64(d, "events_dropped", c.events_dropped.load());
+  rte_tel_data_add_dict_u64(d, "punted", c.punted.load());
+  rte_tel_data_add_dict_u64(d, "punt_ring_full", c.punt_ring_full.load());
+  rte_tel_data_add_dict_u64(d, "punt_too_big", c.punt_too_big.load());
+  rte_tel_data_add_dict_u64(d, "injected", c.injected.load());
+  rte_tel_data_add_dict_u64(d, "inject_errors", c.inject_errors.load());
+  return 0;
+}
+
 void register_telemetry(App& app) {
   telemetry_app = &app;
   rte_telemetry_register_cmd("/segw/ports", telemetry_ports, "segw port counters. No parameters");
   rte_telemetry_register_cmd("/segw/drops", telemetry_drops, "segw drops by reason. No parameters");
   rte_telemetry_register_cmd("/segw/workers", telemetry_workers, "segw per-worker counters. No parameters");
+  rte_telemetry_register_cmd("/segw/channel", telemetry_channel, "segw channel counters and peer. No parameters");
   rte_telemetry_register_cmd("/segw/sas", telemetry_sas, "segw SA counts, or one SA's counters. Parameter: SPI");
 }
 
@@ -300,6 +330,21 @@ void write_json(App& app, const AppOptions& options, const Totals& t, const Tota
   for (int r = 0; r < kDropReasonCount; ++r)
     j << (r ? "," : "") << "\"" << to_string(static_cast<DropReason>(r)) << "\":" << t.drops[r];
   j << "},";
+  if (app.channel) {
+    const auto& cc = app.channel->counters();
+    j << "\"channel\":{";
+    field("commands", cc.commands.load());
+    field("commands_failed", cc.commands_failed.load());
+    field("events", cc.events.load());
+    field("events_suppressed", cc.events_suppressed.load());
+    field("events_dropped", cc.events_dropped.load());
+    field("punted", cc.punted.load());
+    field("punt_ring_full", cc.punt_ring_full.load());
+    field("punt_too_big", cc.punt_too_big.load());
+    field("injected", cc.injected.load());
+    field("inject_errors", cc.inject_errors.load(), false);
+    j << "},";
+  }
   field("mempool_in_use_at_exit", pool_in_use);
   field("mempool_in_use_at_start", app.initial_pool_in_use);
   field("sa_inbound", app.tables->inbound_count());
@@ -359,6 +404,11 @@ int run_dataplane(const AppOptions& options) {
   if (options.check_config_only) {
     std::printf("configuration ok: access %s, core %s, %lu static SAs\n", config->access.device.c_str(),
                 config->core.device.c_str(), static_cast<unsigned long>(config->sas.total()));
+    if (config->channel.enabled)
+      std::printf("channel: region '%s', inventory of %u SAs\n", config->channel.name.c_str(),
+                  config->channel.inventory_capacity);
+    else
+      std::printf("channel: off (no [channel] section)\n");
     return 0;
   }
 
@@ -395,7 +445,8 @@ int run_dataplane(const AppOptions& options) {
     if (mbufs == 0) {
       mbufs = worker_count * (c.access.rx_descriptors + c.access.tx_descriptors + c.core.rx_descriptors +
                               c.core.tx_descriptors + 4 * kMaxEspBurst + c.mbuf_cache) +
-              c.punt_ring_size + c.reassembly_flows * 2 + 4096;
+              c.punt_ring_size + c.reassembly_flows * 2 + 4096 +
+              (c.channel.enabled ? c.channel.inject_ring : 0);
     }
     app.pool = rte_pktmbuf_pool_create("segw_mbufs", mbufs, c.mbuf_cache, 0,
                                        static_cast<uint16_t>(c.mbuf_data_room), static_cast<int>(rte_socket_id()));
@@ -467,11 +518,55 @@ int run_dataplane(const AppOptions& options) {
       break;
     }
 
+    int punt_time_offset = -1;
+    if (c.channel.enabled) {
+      // Worker 0 sends the control plane's IKE: single producer (this
+      // lcore), single consumer (that worker).
+      app.inject_ring = rte_ring_create("segw_ike_inject", c.channel.inject_ring, static_cast<int>(rte_socket_id()),
+                                        RING_F_SP_ENQ | RING_F_SC_DEQ);
+      if (!app.inject_ring) {
+        std::fprintf(stderr, "segw-dataplane: cannot create the IKE inject ring: %s\n", rte_strerror(rte_errno));
+        exit_code = 1;
+        break;
+      }
+      // Workers stamp each punted frame's arrival TSC here; PuntPacket
+      // carries it as CLOCK_MONOTONIC.
+      static const rte_mbuf_dynfield punt_time_field = {"segw_punt_arrival_tsc", sizeof(uint64_t),
+                                                        alignof(uint64_t), 0};
+      punt_time_offset = rte_mbuf_dynfield_register(&punt_time_field);
+      if (punt_time_offset < 0)
+        std::printf("segw-dataplane: no mbuf field for punt arrival times (%s): stamped when drained\n",
+                    rte_strerror(rte_errno));
+      ControlChannelSetup channel_setup;
+      channel_setup.config = c.channel;
+      channel_setup.tables = app.tables.get();
+      channel_setup.inject.pool = app.pool;
+      channel_setup.inject.access_port = app.access.id;
+      channel_setup.inject.access_mac = app.access.mac;
+      channel_setup.inject.next_hop_mac = c.access.next_hop_mac;
+      channel_setup.inject.access_mtu = c.access_mtu;
+      channel_setup.punt_ring = app.punt_ring;
+      channel_setup.inject_ring = app.inject_ring;
+      channel_setup.punt_time_offset = punt_time_offset;
+      auto channel = ControlChannel::create(channel_setup);
+      if (!channel) {
+        std::fprintf(stderr, "segw-dataplane: %s\n", channel.error().c_str());
+        exit_code = 1;
+        break;
+      }
+      app.channel = std::move(*channel);
+      std::printf("segw-dataplane: channel region %s (%s, %lu bytes, generation %lu), inventory of %u SAs\n",
+                  app.channel->region().path().c_str(), app.channel->region().on_hugepages() ? "hugepages" : "shm",
+                  static_cast<unsigned long>(app.channel->region().mapped_bytes()),
+                  static_cast<unsigned long>(app.channel->region().own_generation()), c.channel.inventory_capacity);
+    }
+
     WorkerSetup setup;
     setup.access_port = app.access.id;
     setup.core_port = app.core.id;
     setup.burst = c.burst;
     setup.punt_ring = app.punt_ring;
+    setup.punt_time_offset = punt_time_offset;
     setup.reassembly_flows = c.reassembly_flows;
     setup.reassembly_timeout_ms = c.reassembly_timeout_ms;
     for (const auto& a : c.access.addresses) {
@@ -496,6 +591,7 @@ int run_dataplane(const AppOptions& options) {
     RTE_LCORE_FOREACH_WORKER(lcore) {
       setup.queue = queue;
       setup.rcu_thread_id = queue;
+      setup.inject_ring = queue == 0 ? app.inject_ring : nullptr;
       app.workers.push_back(std::make_unique<Worker>(setup));
       app.worker_lcores.push_back(lcore);
       ++queue;
@@ -519,8 +615,10 @@ int run_dataplane(const AppOptions& options) {
                 c.core.port_name().c_str(), app.core.driver.c_str(), app.core.rss ? "on" : "off");
     std::fflush(stdout);
 
-    // Main lcore: drain the punt ring (the channel issue hands these to the
-    // control plane), reclaim RCU-deferred objects, print the stats line.
+    // Main lcore = control lcore: with [channel], the channel's loop
+    // (commands, punt/inject, inventory, RCU reclaim) polled without sleeping
+    // while it finds work; without, drain the punt ring and reclaim. Both
+    // print the stats line.
     auto started = std::chrono::steady_clock::now();
     auto last_print = started;
     Totals previous{}, at_warmup{};
@@ -528,14 +626,19 @@ int run_dataplane(const AppOptions& options) {
     auto warmup_time = started;
     std::map<std::pair<uint32_t, int>, SaSnapshot> sa_snapshots;
     while (!stop_requested.load()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      void* drained[64];
-      unsigned n;
-      while ((n = rte_ring_dequeue_burst(app.punt_ring, drained, 64, nullptr)) > 0) {
-        app.ike_drained += n;
-        rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(drained), n);
+      if (app.channel) {
+        if (!app.channel->poll() && c.channel.idle_sleep_us)
+          std::this_thread::sleep_for(std::chrono::microseconds(c.channel.idle_sleep_us));
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        void* drained[64];
+        unsigned n;
+        while ((n = rte_ring_dequeue_burst(app.punt_ring, drained, 64, nullptr)) > 0) {
+          app.ike_drained += n;
+          rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(drained), n);
+        }
+        app.tables->reclaim();
       }
-      app.tables->reclaim();
       auto now = std::chrono::steady_clock::now();
       double uptime = std::chrono::duration<double>(now - started).count();
       if (!warmed && uptime >= options.warmup_seconds) {
@@ -561,6 +664,9 @@ int run_dataplane(const AppOptions& options) {
     double measured = std::chrono::duration<double>(ended - warmup_time).count();
     void* drained[64];
     unsigned n;
+    if (app.channel) app.channel->drain();
+    while (app.inject_ring && (n = rte_ring_dequeue_burst(app.inject_ring, drained, 64, nullptr)) > 0)
+      rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(drained), n);
     while ((n = rte_ring_dequeue_burst(app.punt_ring, drained, 64, nullptr)) > 0) {
       app.ike_drained += n;
       rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(drained), n);
@@ -575,15 +681,27 @@ int run_dataplane(const AppOptions& options) {
                 elapsed, static_cast<unsigned long>(final_totals.decapsulated),
                 static_cast<unsigned long>(final_totals.encapsulated),
                 static_cast<unsigned long>(final_totals.total_drops()), in_use);
+    if (app.channel) {
+      const auto& cc = app.channel->counters();
+      std::printf("segw-dataplane: channel: commands %lu (failed %lu), events %lu (suppressed %lu, dropped %lu), "
+                  "punted %lu (ring full %lu), injected %lu (errors %lu)\n",
+                  static_cast<unsigned long>(cc.commands.load()), static_cast<unsigned long>(cc.commands_failed.load()),
+                  static_cast<unsigned long>(cc.events.load()), static_cast<unsigned long>(cc.events_suppressed.load()),
+                  static_cast<unsigned long>(cc.events_dropped.load()), static_cast<unsigned long>(cc.punted.load()),
+                  static_cast<unsigned long>(cc.punt_ring_full.load()), static_cast<unsigned long>(cc.injected.load()),
+                  static_cast<unsigned long>(cc.inject_errors.load()));
+    }
     if (!options.stats_json_path.empty())
       write_json(app, options, final_totals, at_warmup, elapsed, measured, in_use);
   } while (false);
 
+  app.channel.reset();  // before the tables its inventory points into
   app.workers.clear();
   if (app.access_open) close_port(app.access);
   if (app.core_open) close_port(app.core);
   app.tables.reset();
   rte_ring_free(app.punt_ring);
+  rte_ring_free(app.inject_ring);
   rte_mempool_free(app.pool);
   rte_eal_cleanup();
   return exit_code;

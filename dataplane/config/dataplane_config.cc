@@ -2,6 +2,7 @@
 #include "dataplane/config/dataplane_config.h"
 
 #include <bit>
+#include <cctype>
 #include <regex>
 
 namespace segw::dp {
@@ -57,11 +58,50 @@ shared::Status read_port(const shared::ConfigFile& file, const shared::ConfigSec
   return r.finish();
 }
 
+shared::Status read_channel(const shared::ConfigFile& file, const shared::ConfigSection& section,
+                            ChannelConfig& channel) {
+  SectionReader r(file, section);
+  channel.enabled = r.boolean_or("enabled", true);
+  channel.name = r.text_or("name", "segw");
+  // Region::create checks again; here so --check-config catches it.
+  bool name_ok = !channel.name.empty() && channel.name.size() <= 200 && channel.name.front() != '.';
+  for (char c : channel.name)
+    name_ok = name_ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
+  if (!name_ok)
+    r.fail("name", "expected 1 to 200 letters, digits, '.', '_' or '-' (not starting with '.'), got '" +
+                       channel.name + "'");
+  channel.directory = r.text_or("directory", "");
+  if (!channel.directory.empty() && channel.directory.front() != '/')
+    r.fail("directory", "expected an absolute path, got '" + channel.directory + "'");
+  auto backing = r.text_or("backing", "auto");
+  if (backing == "auto") channel.backing = ChannelConfig::Backing::kAutomatic;
+  else if (backing == "hugepages") channel.backing = ChannelConfig::Backing::kHugepages;
+  else if (backing == "shm") channel.backing = ChannelConfig::Backing::kSharedMemory;
+  else r.fail("backing", "expected auto, hugepages or shm, got '" + backing + "'");
+  auto ring = [&](const char* key, uint32_t fallback, uint32_t& out) {
+    out = static_cast<uint32_t>(r.integer_or(key, fallback, 2, 1u << 20));
+    if (r.ok() && !std::has_single_bit(out)) r.fail(key, "must be a power of two, got " + std::to_string(out));
+  };
+  ring("command_ring", 4096, channel.command_ring);
+  ring("completion_ring", 4096, channel.completion_ring);
+  ring("event_ring", 4096, channel.event_ring);
+  ring("punt_ring", 1024, channel.punt_ring);
+  ring("inject_ring", 1024, channel.inject_ring);
+  channel.inventory_capacity = static_cast<uint32_t>(r.integer_or("inventory_capacity", 0, 0, 1u << 24));
+  channel.command_batch = static_cast<uint32_t>(r.integer_or("command_batch", 256, 1, 65536));
+  channel.event_interval_ms = static_cast<uint32_t>(r.integer_or("event_interval_ms", 1000, 0, 3600000));
+  channel.idle_timeout_ms = static_cast<uint32_t>(r.integer_or("idle_timeout_ms", 0, 0, 86400000));
+  channel.sequence_margin = r.integer_or("sequence_margin", 1u << 24, 1, 1ull << 63);
+  channel.counters_refresh_ms = static_cast<uint32_t>(r.integer_or("counters_refresh_ms", 1000, 10, 3600000));
+  channel.idle_sleep_us = static_cast<uint32_t>(r.integer_or("idle_sleep_us", 50, 0, 100000));
+  return r.finish();
+}
+
 }  // namespace
 
 shared::Result<DataplaneConfig> DataplaneConfig::from_file(const shared::ConfigFile& file) {
   DataplaneConfig config;
-  bool have_access = false, have_core = false;
+  bool have_access = false, have_core = false, have_channel = false;
   for (const auto& section : file.sections) {
     if (section.type == "sa") continue;
     if (section.type == "dataplane") {
@@ -106,15 +146,28 @@ shared::Result<DataplaneConfig> DataplaneConfig::from_file(const shared::ConfigF
       }
       auto status = read_port(file, section, *port);
       if (!status) return make_error(status.error());
+    } else if (section.type == "channel") {
+      if (have_channel) return make_error(file.path + ":" + std::to_string(section.line) + ": [channel] repeated");
+      have_channel = true;
+      auto status = read_channel(file, section, config.channel);
+      if (!status) return make_error(status.error());
     } else {
       return make_error(file.path + ":" + std::to_string(section.line) + ": unknown section [" + section.type +
-                        "] (known: dataplane, port access, port core, sa)");
+                        "] (known: dataplane, port access, port core, channel, sa)");
     }
   }
   if (!have_access) return make_error(file.path + ": missing section [port access]");
   if (!have_core) return make_error(file.path + ": missing section [port core]");
   if (config.access.port_name() == config.core.port_name())
     return make_error(file.path + ": [port access] and [port core] name the same device");
+  if (config.channel.enabled) {
+    uint64_t inventory = config.channel.inventory_capacity ? config.channel.inventory_capacity
+                                                           : 2ull * config.sa_capacity;
+    if (inventory > (1u << 24))
+      return make_error(file.path + ": [channel] inventory_capacity: 2 * sa_capacity = " + std::to_string(inventory) +
+                        " exceeds 16777216; set inventory_capacity");
+    config.channel.inventory_capacity = static_cast<uint32_t>(inventory);
+  }
   auto sas = shared::parse_static_sas(file);
   if (!sas) return make_error(sas.error());
   config.sas = std::move(*sas);

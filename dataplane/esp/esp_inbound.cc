@@ -12,6 +12,18 @@ namespace segw::dp {
 
 namespace {
 
+// Publishes the latest new outer source of an SA for the control lcore
+// (SaCounters::new_source_*): address words first, then the endpoint word
+// with release, so a reader that sees the endpoint sees the address too.
+void record_new_source(SaCounters& counters, const uint8_t* address, bool ipv4, uint16_t port_be) {
+  uint64_t words[2] = {0, 0};
+  std::memcpy(words, address, ipv4 ? 4 : 16);
+  counters.new_source_address[0].store(words[0], std::memory_order_relaxed);
+  counters.new_source_address[1].store(words[1], std::memory_order_relaxed);
+  uint32_t family = ipv4 ? 4 : 6;
+  counters.new_source_endpoint.store(family << 16 | rte_be_to_cpu_16(port_be), std::memory_order_release);
+}
+
 struct InboundState {
   EspSa* sa;
   uint8_t* esp;               // ESP header
@@ -328,21 +340,29 @@ uint16_t esp_inbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count, 
     const Path* path = sa->tunnel->path.load(std::memory_order_acquire);
     const uint8_t* outer = rte_pktmbuf_mtod_offset(m, const uint8_t*, m->l2_len);
     bool same_source;
-    if (RTE_ETH_IS_IPV4_HDR(m->packet_type)) {
+    bool outer_ipv4 = RTE_ETH_IS_IPV4_HDR(m->packet_type);
+    const uint8_t* source_address;
+    if (outer_ipv4) {
       auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(outer);
+      source_address = reinterpret_cast<const uint8_t*>(&ip->src_addr);
       same_source = !path->ipv6 && std::memcmp(&ip->src_addr, path->remote_address, 4) == 0;
     } else {
       auto* ip = reinterpret_cast<const rte_ipv6_hdr*>(outer);
+      source_address = ip->src_addr;
       same_source = path->ipv6 && std::memcmp(ip->src_addr, path->remote_address, 16) == 0;
     }
+    uint16_t source_port_be = 0;
     if (m->l4_len != 0) {
       auto* udp = reinterpret_cast<const rte_udp_hdr*>(outer + m->l3_len);
+      source_port_be = udp->src_port;
       same_source = same_source && path->udp_encapsulation && udp->src_port == path->remote_port_be;
     } else {
       same_source = same_source && !path->udp_encapsulation;
     }
-    if (!same_source) [[unlikely]]
+    if (!same_source) [[unlikely]] {
       sa->counters.new_source_packets.fetch_add(1, std::memory_order_relaxed);
+      record_new_source(sa->counters, source_address, outer_ipv4, source_port_be);
+    }
 
     counted.add(sa, inner_total);
 

@@ -71,6 +71,15 @@ struct alignas(64) SaCounters {
   std::atomic<uint64_t> packets{0};
   std::atomic<uint64_t> bytes{0};
   std::atomic<uint64_t> new_source_packets{0};  // verified, but from another outer address
+  // The latest such source, for the control lcore's new-source event: the
+  // address's 16 bytes (IPv4 in the first 4) and (family << 16 | UDP port in
+  // host order, 0 = raw ESP). Workers store the address words, then
+  // new_source_endpoint with release; the reader loads that with acquire
+  // first. Two workers reporting different sources of one SA at once may
+  // mix them: the event is a hint the control plane verifies (DESIGN: NAT
+  // remapping), never a reason to move the SA.
+  std::atomic<uint64_t> new_source_address[2] = {};
+  std::atomic<uint32_t> new_source_endpoint{0};
   std::atomic<uint64_t> drops[kDropReasonCount] = {};
   std::atomic<bool> soft_lifetime_reached{false};
   std::atomic<bool> hard_lifetime_reached{false};

@@ -6,6 +6,7 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_mbuf_dyn.h>
 #include <rte_rcu_qsbr.h>
 
 #include <cstdio>
@@ -56,6 +57,11 @@ uint32_t Worker::poll_once() {
   if (from_access) handle_access(packets, from_access);
   uint16_t from_core = rte_eth_rx_burst(setup_.core_port, setup_.queue, packets, burst);
   if (from_core) handle_core(packets, from_core);
+  // IKE from the control plane: rare, so one cheap ring check per poll.
+  if (setup_.inject_ring != nullptr) {
+    unsigned injected = rte_ring_dequeue_burst(setup_.inject_ring, reinterpret_cast<void**>(packets), burst, nullptr);
+    if (injected) transmit(setup_.access_port, packets, static_cast<uint16_t>(injected), true);
+  }
   // The library frees a timed-out datagram only when a lookup lands on its
   // entry; without this sweep its fragments would stay (uncounted) until then.
   uint32_t doomed_before = death_row_.cnt;
@@ -135,6 +141,10 @@ void Worker::handle_access(rte_mbuf** packets, uint16_t count) {
         esp[esp_count++] = m;
         break;
       case AccessClass::kIke:
+        if (setup_.punt_time_offset >= 0) {
+          if (now == 0) now = rte_rdtsc();
+          *RTE_MBUF_DYNFIELD(m, setup_.punt_time_offset, uint64_t*) = now;
+        }
         if (rte_ring_enqueue(setup_.punt_ring, m) == 0) {
           bump(counters_.ike_punted);
         } else {

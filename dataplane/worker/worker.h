@@ -21,6 +21,14 @@ struct WorkerSetup {
   uint32_t burst = 32;
   uint32_t rcu_thread_id = 0;
   rte_ring* punt_ring = nullptr;   // IKE packets for the control plane
+  // Byte offset of the mbuf dynamic field where a punted packet's arrival
+  // TSC is stamped (the control lcore turns it into CLOCK_MONOTONIC); < 0:
+  // not stamped.
+  int punt_time_offset = -1;
+  // Frames the control lcore built from the control plane's InjectPacket
+  // (Ethernet onwards), sent out of the access port on this worker's queue.
+  // Given to one worker only (single consumer); nullptr for the others.
+  rte_ring* inject_ring = nullptr;
   AccessAddresses access_addresses;
   EspContext esp;                  // counters/crypto filled in by the worker
   uint32_t reassembly_flows = 4096;

@@ -123,8 +123,13 @@ struct Mapping {
 
 struct RingPlan {
   std::array<RingDescriptor, kRingCount> rings{};
-  uint64_t bytes = 0;  // header page plus rings, before page rounding
+  InventoryDescriptor inventory{};
+  uint64_t bytes = 0;  // header page, rings and inventory, before page rounding
 };
+
+// The largest inventory a region may hold (2^24 entries, about 3.9 GB):
+// keeps offset arithmetic far from overflow for any value a header holds.
+constexpr uint32_t kMaxInventoryCapacity = 1u << 24;
 
 template <typename T>
 Status plan_ring(RingPlan& plan, RingId id, uint32_t capacity, uint64_t& offset) {
@@ -141,7 +146,7 @@ Status plan_ring(RingPlan& plan, RingId id, uint32_t capacity, uint64_t& offset)
   return Status::success();
 }
 
-Result<RingPlan> plan_rings(const RingCapacities& capacities) {
+Result<RingPlan> plan_rings(const RingCapacities& capacities, uint32_t inventory_capacity) {
   RingPlan plan;
   uint64_t offset = kHeaderBytes;
   Status status = plan_ring<Command>(plan, RingId::kCommand, capacities.command, offset);
@@ -150,6 +155,17 @@ Result<RingPlan> plan_rings(const RingCapacities& capacities) {
   if (status) status = plan_ring<PuntPacket>(plan, RingId::kPunt, capacities.punt, offset);
   if (status) status = plan_ring<InjectPacket>(plan, RingId::kInject, capacities.inject, offset);
   if (!status) return make_error(status.error());
+  if (inventory_capacity > kMaxInventoryCapacity) {
+    return make_error("inventory capacity " + std::to_string(inventory_capacity) + " exceeds " +
+                      std::to_string(kMaxInventoryCapacity));
+  }
+  if (inventory_capacity > 0) {
+    plan.inventory.offset = offset;  // ring ends keep kFalseSharingRange alignment
+    plan.inventory.bytes = sa_inventory_bytes(inventory_capacity);
+    plan.inventory.capacity = inventory_capacity;
+    plan.inventory.entry_bytes = sizeof(SaInventoryEntry);
+    offset += (plan.inventory.bytes + kFalseSharingRange - 1) / kFalseSharingRange * kFalseSharingRange;
+  }
   plan.bytes = offset;
   return plan;
 }
@@ -247,6 +263,7 @@ Result<Mapping> build_region(const std::string& directory, const std::string& te
   header->instance_id = random_instance_id();
   header->created_realtime_ns = realtime_now_ns();
   header->rings = plan.rings;
+  header->inventory = plan.inventory;
 
   auto* memory = static_cast<std::byte*>(base);
   auto construct = [&]<typename T>(RingId id, T*) -> Status {
@@ -261,6 +278,15 @@ Result<Mapping> build_region(const std::string& directory, const std::string& te
   if (status) status = construct(RingId::kPunt, static_cast<PuntPacket*>(nullptr));
   if (status) status = construct(RingId::kInject, static_cast<InjectPacket*>(nullptr));
   if (!status) return make_error(status.error());
+  if (plan.inventory.capacity > 0) {
+    // The file is fresh (zero-filled), so every entry starts free; the header
+    // is constructed to set the atomics' lifetimes in this process.
+    auto* inventory = new (memory + plan.inventory.offset) SaInventoryHeader();
+    inventory->capacity = plan.inventory.capacity;
+    inventory->entry_bytes = sizeof(SaInventoryEntry);
+    auto* entries = reinterpret_cast<SaInventoryEntry*>(inventory + 1);
+    for (uint32_t i = 0; i < plan.inventory.capacity; ++i) new (entries + i) SaInventoryEntry();
+  }
 
   // Generations never go back across a replacement (region.h).
   header->data_plane.generation.store(previous.data_plane + 1, std::memory_order_relaxed);
@@ -334,7 +360,7 @@ uint64_t Region::monotonic_now_ns() {
 
 Result<Region> Region::create(std::string_view name, const RegionCreateOptions& options) {
   if (Status valid = validate_name(name); !valid) return make_error(valid.error());
-  auto plan = plan_rings(options.capacities);
+  auto plan = plan_rings(options.capacities, options.inventory_capacity);
   if (!plan) return make_error(plan.error());
 
   // One name, one region, whichever directory holds it: look in all of them.
@@ -557,6 +583,43 @@ Status Region::open_rings() {
       }
     }
   }
+  const InventoryDescriptor& inventory = header_->inventory;
+  SaInventory inventory_view;
+  if (inventory.capacity > 0) {
+    if (inventory.capacity > kMaxInventoryCapacity) {
+      return make_error("SA inventory capacity " + std::to_string(inventory.capacity) + " exceeds " +
+                        std::to_string(kMaxInventoryCapacity));
+    }
+    if (inventory.entry_bytes != sizeof(SaInventoryEntry)) {
+      return make_error("SA inventory entries of " + std::to_string(inventory.entry_bytes) +
+                        " bytes, expected " + std::to_string(sizeof(SaInventoryEntry)) +
+                        " (another build)");
+    }
+    if (inventory.bytes != sa_inventory_bytes(inventory.capacity)) {
+      return make_error("SA inventory of " + std::to_string(inventory.bytes) + " bytes, expected " +
+                        std::to_string(sa_inventory_bytes(inventory.capacity)));
+    }
+    if (inventory.offset < kHeaderBytes || inventory.offset % 8 != 0 || inventory.offset > bytes ||
+        inventory.bytes > bytes - inventory.offset) {
+      return make_error("SA inventory at offset " + std::to_string(inventory.offset) + " (+" +
+                        std::to_string(inventory.bytes) + " bytes) lies outside the region's " +
+                        std::to_string(bytes) + " bytes");
+    }
+    for (int i = 0; i < kRingCount; ++i) {
+      const RingDescriptor& ring = header_->rings[i];
+      if (inventory.offset < ring.offset + ring.bytes && ring.offset < inventory.offset + inventory.bytes) {
+        return make_error(std::string("SA inventory overlaps the ") + to_string(RingId(i)) + " ring");
+      }
+    }
+    auto* inventory_header = std::launder(reinterpret_cast<SaInventoryHeader*>(base + inventory.offset));
+    if (inventory_header->capacity != inventory.capacity ||
+        inventory_header->entry_bytes != sizeof(SaInventoryEntry)) {
+      return make_error("SA inventory header disagrees with the region header");
+    }
+    inventory_view = SaInventory(inventory_header,
+                                 std::launder(reinterpret_cast<SaInventoryEntry*>(inventory_header + 1)));
+  }
+  inventory_ = inventory_view;
   command_ring_ = *command;
   completion_ring_ = *completion;
   event_ring_ = *event;
@@ -583,6 +646,7 @@ Region& Region::operator=(Region&& other) noexcept {
     event_ring_ = std::exchange(other.event_ring_, nullptr);
     punt_ring_ = std::exchange(other.punt_ring_, nullptr);
     inject_ring_ = std::exchange(other.inject_ring_, nullptr);
+    inventory_ = std::exchange(other.inventory_, SaInventory{});
   }
   return *this;
 }
@@ -612,6 +676,7 @@ void Region::close_now() {
   event_ring_ = nullptr;
   punt_ring_ = nullptr;
   inject_ring_ = nullptr;
+  inventory_ = SaInventory{};
   unlink_on_close_ = false;
 }
 

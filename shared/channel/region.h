@@ -12,6 +12,9 @@
 //          event ring       SpscRing<Event>         data -> control
 //          punt ring        SpscRing<PuntPacket>    data -> control
 //          inject ring      SpscRing<InjectPacket>  control -> data
+//          SA inventory     SaInventoryHeader + entries (sa_inventory.h),
+//                           written by the data plane, read by the control
+//                           plane; absent when created with capacity 0
 //          (each aligned to kFalseSharingRange; the file is rounded up to
 //          the backing page size, 2 MB on hugetlbfs)
 //
@@ -55,6 +58,7 @@
 #include <string_view>
 
 #include "shared/channel/messages.h"
+#include "shared/channel/sa_inventory.h"
 #include "shared/channel/spsc_ring.h"
 #include "shared/result.h"
 
@@ -63,7 +67,8 @@ namespace segw::shared::channel {
 // Version of everything laid out in the region: header, ring layout and every
 // message format. Bump it on any such change (the static_asserts on sizes in
 // messages.h and below say where).
-inline constexpr uint32_t kLayoutVersion = 1;
+// 2: SA inventory (sa_inventory.h) added after the rings.
+inline constexpr uint32_t kLayoutVersion = 2;
 // "SEGWCHAN" read as a little-endian 64-bit word.
 inline constexpr uint64_t kRegionMagic = 0x4e41484357474553;
 // The header gets a page of its own: rings start page-aligned.
@@ -82,6 +87,14 @@ struct RingDescriptor {
   uint64_t bytes = 0;       // SpscRing<T>::bytes_for(capacity)
   uint32_t capacity = 0;    // slots, a power of two
   uint32_t slot_size = 0;   // sizeof(T) in the creator's build
+};
+
+// Where the SA inventory lives; capacity 0 = none.
+struct InventoryDescriptor {
+  uint64_t offset = 0;      // of its SaInventoryHeader, from the start of the region
+  uint64_t bytes = 0;       // sa_inventory_bytes(capacity)
+  uint32_t capacity = 0;    // entries
+  uint32_t entry_bytes = 0; // sizeof(SaInventoryEntry) in the creator's build
 };
 
 // What one side publishes about itself. Written only by that side (and by
@@ -106,11 +119,9 @@ struct RegionHeader {
   uint64_t instance_id = 0;      // random per create(): a replacement region differs
   uint64_t created_realtime_ns = 0;
   std::array<RingDescriptor, kRingCount> rings{};
-  // TODO(issue 3, data plane side): the SA inventory and per-SA counters the
-  // control plane reads without messages (resynchronisation after a control
-  // plane restart, counters for the REST endpoint). Their layout depends on
-  // the data plane's SA table, so they are not in layout 1; add a
-  // descriptor here and bump kLayoutVersion when they are defined.
+  // The SA inventory and per-SA counters the control plane reads without
+  // messages (sa_inventory.h).
+  InventoryDescriptor inventory{};
   SideState data_plane;
   SideState control_plane;
 };
@@ -147,6 +158,9 @@ struct RegionCreateOptions {
   std::string directory;
   // Install commands carry keys: owner-only by default.
   uint32_t file_mode = 0600;
+  // Entries of the SA inventory (one per installed SA and direction); 0 =
+  // no inventory.
+  uint32_t inventory_capacity = 0;
 };
 
 struct RegionAttachOptions {
@@ -205,6 +219,9 @@ class Region {
   SpscRing<Event>& event_ring() { return *event_ring_; }
   SpscRing<PuntPacket>& punt_ring() { return *punt_ring_; }
   SpscRing<InjectPacket>& inject_ring() { return *inject_ring_; }
+  // The SA inventory; !present() when the region was created without one.
+  // Data plane: the control lcore writes it; control plane: read only.
+  SaInventory inventory() const { return inventory_; }
 
   // This side's generation, as set when it attached.
   uint64_t own_generation() const;
@@ -236,7 +253,8 @@ class Region {
 
  private:
   Region() = default;
-  // Finds the five rings from the header's table, checking each (attach).
+  // Finds the five rings from the header's table, checking each (attach),
+  // and the SA inventory.
   Status open_rings();
   void close_now();
   SideState& own_state();
@@ -255,6 +273,7 @@ class Region {
   SpscRing<Event>* event_ring_ = nullptr;
   SpscRing<PuntPacket>* punt_ring_ = nullptr;
   SpscRing<InjectPacket>* inject_ring_ = nullptr;
+  SaInventory inventory_;
 };
 
 }  // namespace segw::shared::channel

@@ -913,7 +913,10 @@ def section_fragmentation(args, workdir, failures, rng):
     access_frames.append(h.access_frame(fragment(IP(bytes(lone)), fragsize=600)[0]))
 
     result = h.run_dataplane(args.dataplane, workdir, "fragmentation", tunnels, access_frames, core_frames, failures,
-                             extra_dataplane="access_mtu = %d" % ACCESS_MTU)
+                             # The lone fragment must still be held at exit: a
+                             # reassembly timeout as long as the 2 s run let the
+                             # worker's expiry sweep count it as fragment_error.
+                             extra_dataplane="access_mtu = %d\nreassembly_timeout_ms = 30000" % ACCESS_MTU)
     if result.stats is None:
         return
     label = "fragmentation"

@@ -182,10 +182,10 @@ TEST(RegionTest, AttachRejectsAnotherLayoutVersion) {
   ScratchDirectory scratch;
   auto data_plane = Region::create("segw-test", small_options(scratch));
   ASSERT_TRUE(data_plane.ok()) << data_plane.error();
-  poke<uint32_t>(data_plane->path(), offsetof(RegionHeader, layout_version), 3);
+  poke<uint32_t>(data_plane->path(), offsetof(RegionHeader, layout_version), kLayoutVersion + 1);
   auto attached = Region::attach("segw-test", attach_options(scratch));
   ASSERT_FALSE(attached.ok());
-  EXPECT_TRUE(error_contains(attached.error(), "layout version 3, expected 1"));
+  EXPECT_TRUE(error_contains(attached.error(), "layout version " + std::to_string(kLayoutVersion + 1) + ", expected " + std::to_string(kLayoutVersion)));
 }
 
 TEST(RegionTest, AttachRejectsTruncatedFiles) {
@@ -425,6 +425,61 @@ TEST(RegionTest, SharedMemoryBackingOnRequest) {
   data_plane->set_unlink_on_close(true);
   EXPECT_EQ(data_plane->path(), std::string(kSharedMemoryDirectory) + "/" + name);
   EXPECT_FALSE(data_plane->on_hugepages());
+}
+
+// The SA inventory: laid out after the rings, empty at create, written by
+// the data-plane mapping and read consistently through the control plane's.
+TEST(RegionTest, SaInventoryIsSharedAndSeqlocked) {
+  ScratchDirectory scratch;
+  RegionCreateOptions options = small_options(scratch);
+  options.inventory_capacity = 8;
+  auto data_plane = Region::create("segw-inventory", options);
+  ASSERT_TRUE(data_plane.ok()) << data_plane.error();
+  auto control_plane = Region::attach("segw-inventory", attach_options(scratch));
+  ASSERT_TRUE(control_plane.ok()) << control_plane.error();
+
+  SaInventory writer = data_plane->inventory();
+  SaInventory reader = control_plane->inventory();
+  ASSERT_TRUE(writer.present());
+  ASSERT_TRUE(reader.present());
+  EXPECT_EQ(reader.capacity(), 8u);
+  const InventoryDescriptor& layout = control_plane->header().inventory;
+  EXPECT_EQ(layout.bytes, sa_inventory_bytes(8));
+  for (const RingDescriptor& ring : control_plane->header().rings)
+    EXPECT_GE(layout.offset, ring.offset + ring.bytes) << "after every ring";
+  EXPECT_EQ(reader.for_each_installed([](uint32_t, const SaInventoryRecord&) { ADD_FAILURE(); }), 0u);
+
+  SaInventoryRecord record;
+  record.spi = 0x1234;
+  record.direction = SaDirection::kOutbound;
+  record.tunnel_id = 7;
+  record.path.remote = *IpAddress::parse("198.51.100.9");
+  record.path.remote_port = 40000;
+  record.path_generation = 3;
+  record.packets = 42;
+  write_inventory_entry(writer.entry(5), record);
+  SaInventoryRecord found;
+  ASSERT_TRUE(reader.find(0x1234, SaDirection::kOutbound, found));
+  EXPECT_EQ(found.tunnel_id, 7u);
+  EXPECT_EQ(found.path, record.path);
+  EXPECT_EQ(found.path_generation, 3u);
+  EXPECT_EQ(found.packets, 42u);
+  EXPECT_FALSE(reader.find(0x1234, SaDirection::kInbound, found));
+
+  clear_inventory_entry(writer.entry(5));
+  EXPECT_EQ(read_inventory_entry(reader.entry(5), found), InventoryRead::kFree);
+  EXPECT_EQ(read_inventory_entry(reader.entry(4), found), InventoryRead::kFree);
+  // A writer caught mid-update (odd sequence) is never read as consistent.
+  reader.entry(4).sequence.store(1);
+  EXPECT_EQ(read_inventory_entry(reader.entry(4), found, 3), InventoryRead::kBusy);
+}
+
+TEST(RegionTest, NoInventoryWhenCapacityZero) {
+  ScratchDirectory scratch;
+  auto data_plane = Region::create("segw-no-inventory", small_options(scratch));
+  ASSERT_TRUE(data_plane.ok()) << data_plane.error();
+  EXPECT_FALSE(data_plane->inventory().present());
+  EXPECT_EQ(data_plane->header().inventory.capacity, 0u);
 }
 
 }  // namespace
