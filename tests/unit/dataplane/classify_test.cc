@@ -235,8 +235,8 @@ TEST_P(AccessClassifyTest, UdpLengthMustMatchTheIpPayload) {
     EXPECT_EQ(classify(frame).reason, DropReason::kMalformed) << "UDP length " << length;
   }
   // An IP payload too short for the UDP header.
-  Bytes stub = ip_packet(f, shared::kIpProtocolUdp, Bytes(7, 0x11));
-  EXPECT_EQ(classify(stub).reason, DropReason::kMalformed);
+  Bytes short_udp = ip_packet(f, shared::kIpProtocolUdp, Bytes(7, 0x11));
+  EXPECT_EQ(classify(short_udp).reason, DropReason::kMalformed);
 }
 
 TEST_P(AccessClassifyTest, OtherEtherTypesAreUnsupported) {
@@ -351,9 +351,9 @@ TEST_F(FragmentClassifyTest, Ipv6FragmentHeader) {
   payload.resize(8 + 48, 0x55);
   EXPECT_EQ(classify(ip_packet(kIpv6, shared::kIpProtocolIpv6Fragment, payload)).kind, AccessClass::kFragment);
   // Shorter than the fragment header itself.
-  Classified stub = classify(ip_packet(kIpv6, shared::kIpProtocolIpv6Fragment, Bytes(7, 0)));
-  EXPECT_EQ(stub.kind, AccessClass::kDrop);
-  EXPECT_EQ(stub.reason, DropReason::kMalformed);
+  Classified short_fragment_header = classify(ip_packet(kIpv6, shared::kIpProtocolIpv6Fragment, Bytes(7, 0)));
+  EXPECT_EQ(short_fragment_header.kind, AccessClass::kDrop);
+  EXPECT_EQ(short_fragment_header.reason, DropReason::kMalformed);
 }
 
 TEST_F(FragmentClassifyTest, Ipv6OtherExtensionHeadersAreNotHandled) {
