@@ -291,6 +291,23 @@ Status DataPlaneLink::update_path(uint32_t tunnel_id, const PathDescriptor& path
       std::move(done));
 }
 
+Status DataPlaneLink::update_selectors(uint32_t spi, SaDirection direction,
+                                       std::span<const shared::TrafficSelector> local,
+                                       std::span<const shared::TrafficSelector> remote, CompletionCallback done) {
+  auto payload = make_update_selectors(spi, direction, local, remote);
+  if (!payload) return make_error(payload.error());
+  SaKey key{spi, direction};
+  return submit(
+      shared::channel::make_command(0, 0, *payload),
+      [this, key, &payload](Pending& pending, Command&) -> Status {
+        pending.sa = key;
+        pending.new_selectors = *payload;
+        pending.previous_selectors = registry_.set_selectors(key, *payload);
+        return Status::success();
+      },
+      std::move(done));
+}
+
 Status DataPlaneLink::barrier(CompletionCallback done) {
   return submit(shared::channel::make_command(0, 0, shared::channel::BarrierPayload{}), nullptr,
                 std::move(done));
@@ -307,6 +324,13 @@ Result<std::future<CommandResult>> DataPlaneLink::update_path(uint32_t tunnel_id
                                                               const PathDescriptor& path) {
   return with_future(
       [&](CompletionCallback done) { return update_path(tunnel_id, path, std::move(done)); });
+}
+Result<std::future<CommandResult>> DataPlaneLink::update_selectors(
+    uint32_t spi, SaDirection direction, std::span<const shared::TrafficSelector> local,
+    std::span<const shared::TrafficSelector> remote) {
+  return with_future([&](CompletionCallback done) {
+    return update_selectors(spi, direction, local, remote, std::move(done));
+  });
 }
 Result<std::future<CommandResult>> DataPlaneLink::barrier() {
   return with_future([&](CompletionCallback done) { return barrier(std::move(done)); });
@@ -373,6 +397,14 @@ void DataPlaneLink::settle_locked(Pending& pending, const CommandResult& result)
     auto current = registry_.tunnel_path(pending.tunnel_id);
     if (current && *current == pending.new_path) {
       registry_.set_tunnel_path(pending.tunnel_id, *pending.previous_path);
+    }
+  } else if (pending.kind == CommandKind::kUpdateSelectors && pending.previous_selectors) {
+    const SaDescriptor* owned = registry_.find(pending.sa);
+    const auto& ours = pending.new_selectors;
+    if (owned && owned->local_selector_count == ours.local_selector_count &&
+        owned->remote_selector_count == ours.remote_selector_count &&
+        owned->local_selectors == ours.local_selectors && owned->remote_selectors == ours.remote_selectors) {
+      registry_.set_selectors(pending.sa, *pending.previous_selectors);
     }
   }
 }

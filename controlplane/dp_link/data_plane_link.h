@@ -144,6 +144,11 @@ class DataPlaneLink final : public SaInstaller, public IkeTransport {
                                                     shared::SaDirection direction) override;
   shared::Result<std::future<CommandResult>> update_path(
       uint32_t tunnel_id, const shared::PathDescriptor& path) override;
+  // An owned SA's registry copy follows (re-pushed with the new selectors);
+  // restored when the data plane refuses the change.
+  shared::Result<std::future<CommandResult>> update_selectors(
+      uint32_t spi, shared::SaDirection direction, std::span<const shared::TrafficSelector> local,
+      std::span<const shared::TrafficSelector> remote) override;
   // Completes when every command sent before it has been handled.
   shared::Result<std::future<CommandResult>> barrier();
 
@@ -153,6 +158,9 @@ class DataPlaneLink final : public SaInstaller, public IkeTransport {
   shared::Status remove(uint32_t spi, shared::SaDirection direction, CompletionCallback done);
   shared::Status update_path(uint32_t tunnel_id, const shared::PathDescriptor& path,
                              CompletionCallback done);
+  shared::Status update_selectors(uint32_t spi, shared::SaDirection direction,
+                                  std::span<const shared::TrafficSelector> local,
+                                  std::span<const shared::TrafficSelector> remote, CompletionCallback done);
   shared::Status barrier(CompletionCallback done);
 
   // Takes `sa` into the registry without sending it: the data plane already
@@ -236,6 +244,10 @@ class DataPlaneLink final : public SaInstaller, public IkeTransport {
     // update_path: the registry path before, restored on refusal.
     std::optional<shared::PathDescriptor> previous_path;
     shared::PathDescriptor new_path;
+    // update_selectors: the registry selectors before (sa says whose), and
+    // ours, so a refusal restores only what no later update replaced.
+    std::optional<shared::channel::UpdateSelectorsPayload> previous_selectors;
+    shared::channel::UpdateSelectorsPayload new_selectors;
     bool resync = false;        // an install of a resync, counted in its report
     std::chrono::steady_clock::time_point deadline;
     CompletionCallback done;

@@ -61,6 +61,19 @@ Result<std::future<CommandResult>> RecordingSaInstaller::update_path(
   return record(call);
 }
 
+Result<std::future<CommandResult>> RecordingSaInstaller::update_selectors(
+    uint32_t spi, shared::SaDirection direction, std::span<const shared::TrafficSelector> local,
+    std::span<const shared::TrafficSelector> remote) {
+  auto payload = make_update_selectors(spi, direction, local, remote);
+  if (!payload) return make_error(payload.error());
+  RecordedCall call;
+  call.kind = CommandKind::kUpdateSelectors;
+  call.spi = spi;
+  call.direction = direction;
+  call.selectors = *payload;
+  return record(call);
+}
+
 Result<std::future<CommandResult>> RecordingSaInstaller::record(RecordedCall call) {
   struct WipeOnExit {  // this copy of an install's keys, on every path out
     RecordedCall& call;
@@ -121,6 +134,15 @@ void RecordingSaInstaller::apply_locked(const RecordedCall& call, CompletionCode
     case CommandKind::kUpdatePath:
       for (shared::SaDescriptor& sa : installed_) {
         if (sa.tunnel_id == call.tunnel_id) sa.path = call.path;
+      }
+      break;
+    case CommandKind::kUpdateSelectors:
+      for (shared::SaDescriptor& sa : installed_) {
+        if (sa.spi != call.spi || sa.direction != call.direction) continue;
+        sa.local_selector_count = call.selectors.local_selector_count;
+        sa.remote_selector_count = call.selectors.remote_selector_count;
+        sa.local_selectors = call.selectors.local_selectors;
+        sa.remote_selectors = call.selectors.remote_selectors;
       }
       break;
     default:

@@ -27,6 +27,7 @@ struct RecordedCall {
   shared::SaDirection direction = shared::SaDirection::kInbound;
   uint32_t tunnel_id = 0;         // update_path (and install: the SA's)
   shared::PathDescriptor path;    // update_path
+  shared::channel::UpdateSelectorsPayload selectors;  // update_selectors (spi, direction too)
   uint64_t request_id = 0;        // 1, 2, ... in call order
 };
 
@@ -40,6 +41,9 @@ class RecordingSaInstaller final : public SaInstaller {
                                                     shared::SaDirection direction) override;
   shared::Result<std::future<CommandResult>> update_path(
       uint32_t tunnel_id, const shared::PathDescriptor& path) override;
+  shared::Result<std::future<CommandResult>> update_selectors(
+      uint32_t spi, shared::SaDirection direction, std::span<const shared::TrafficSelector> local,
+      std::span<const shared::TrafficSelector> remote) override;
 
   // Scripting. Answers are chosen at the time of the call:
   // the next call of `kind` completes with `code` (queued: one per call).

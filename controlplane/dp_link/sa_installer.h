@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <future>
+#include <span>
 
 #include "controlplane/dp_link/command_result.h"
 #include "shared/result.h"
@@ -33,6 +34,19 @@ class SaInstaller {
   // data plane).
   virtual shared::Result<std::future<CommandResult>> update_path(
       uint32_t tunnel_id, const shared::PathDescriptor& path) = 0;
+  // Replaces the traffic selectors of one SA (inbound: what decrypted
+  // packets are checked against; outbound: its routes), as one change.
+  // Errors at once: more than kMaxSelectors on a side, an outbound SA left
+  // without a remote selector.
+  virtual shared::Result<std::future<CommandResult>> update_selectors(
+      uint32_t spi, shared::SaDirection direction, std::span<const shared::TrafficSelector> local,
+      std::span<const shared::TrafficSelector> remote) = 0;
 };
+
+// The payload of an update_selectors call, or an error naming what is wrong
+// (shared by every SaInstaller backend, so they refuse the same calls).
+shared::Result<shared::channel::UpdateSelectorsPayload> make_update_selectors(
+    uint32_t spi, shared::SaDirection direction, std::span<const shared::TrafficSelector> local,
+    std::span<const shared::TrafficSelector> remote);
 
 }  // namespace segw::cp::dp_link

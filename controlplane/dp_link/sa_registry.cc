@@ -70,6 +70,25 @@ std::optional<shared::PathDescriptor> SaRegistry::tunnel_path(uint32_t tunnel_id
   return slots_[tunnel->second.front()].path;
 }
 
+std::optional<shared::channel::UpdateSelectorsPayload> SaRegistry::set_selectors(
+    const SaKey& key, const shared::channel::UpdateSelectorsPayload& selectors) {
+  auto found = index_.find(key);
+  if (found == index_.end()) return std::nullopt;
+  shared::SaDescriptor& sa = slots_[found->second];
+  shared::channel::UpdateSelectorsPayload previous;
+  previous.spi = key.spi;
+  previous.direction = key.direction;
+  previous.local_selector_count = sa.local_selector_count;
+  previous.remote_selector_count = sa.remote_selector_count;
+  previous.local_selectors = sa.local_selectors;
+  previous.remote_selectors = sa.remote_selectors;
+  sa.local_selector_count = selectors.local_selector_count;
+  sa.remote_selector_count = selectors.remote_selector_count;
+  sa.local_selectors = selectors.local_selectors;
+  sa.remote_selectors = selectors.remote_selectors;
+  return previous;
+}
+
 void SaRegistry::for_each(const std::function<void(const shared::SaDescriptor&)>& visit) const {
   // Slot order, skipping free slots: the index says which are in use.
   std::vector<bool> used(slots_.size(), false);

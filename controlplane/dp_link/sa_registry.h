@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "shared/channel/messages.h"
 #include "shared/sa_descriptor.h"
 
 namespace segw::cp::dp_link {
@@ -52,6 +53,9 @@ class SaRegistry {
   size_t set_tunnel_path(uint32_t tunnel_id, const shared::PathDescriptor& path);
   // The path of the tunnel's SAs (they share one), if any SA of it is owned.
   std::optional<shared::PathDescriptor> tunnel_path(uint32_t tunnel_id) const;
+  // Replaces an owned SA's selectors; returns the ones it had (nullopt: not owned).
+  std::optional<shared::channel::UpdateSelectorsPayload> set_selectors(
+      const SaKey& key, const shared::channel::UpdateSelectorsPayload& selectors);
 
   size_t size() const { return index_.size(); }
   // Visits every owned SA, in slot order. The callback must not add or remove.

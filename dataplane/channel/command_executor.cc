@@ -105,9 +105,7 @@ Completion CommandExecutor::execute(Command& command, uint64_t control_generatio
     case CommandKind::kInstallSa: return install(command, now_ns);
     case CommandKind::kRemoveSa: return remove(command);
     case CommandKind::kUpdatePath: return update_path(command, now_ns);
-    case CommandKind::kUpdateSelectors:
-      return fail(command, CompletionCode::kUnknownCommand,
-                  "update_selectors is not supported by this data plane (remove and install the SA)", 1);
+    case CommandKind::kUpdateSelectors: return update_selectors(command);
     case CommandKind::kBarrier: return shared::channel::make_completion(command, CompletionCode::kOk);
   }
   return fail(command, CompletionCode::kUnknownCommand, "kind " + std::to_string(int(command.kind)) + " unknown");
@@ -183,6 +181,35 @@ Completion CommandExecutor::update_path(const Command& command, uint64_t now_ns)
   if (!status) return fail(command, CompletionCode::kTableFull, status.error());
   inventory_.on_path_update(payload.tunnel_id, payload.path_generation != 0 ? payload.path_generation : current + 1,
                             now_ns);
+  return shared::channel::make_completion(command, CompletionCode::kOk);
+}
+
+Completion CommandExecutor::update_selectors(const Command& command) {
+  shared::channel::UpdateSelectorsPayload payload;
+  (void)shared::channel::decode_payload(command, payload);
+  if (!valid_direction(payload.direction))
+    return fail(command, CompletionCode::kBadParameters, "direction " + std::to_string(int(payload.direction)) + " unknown");
+  if (payload.local_selector_count > shared::kMaxSelectors || payload.remote_selector_count > shared::kMaxSelectors)
+    return fail(command, CompletionCode::kBadParameters,
+                "SA " + hex_spi(payload.spi) + ": more than " + std::to_string(shared::kMaxSelectors) + " selectors");
+  if (payload.direction == SaDirection::kOutbound && payload.remote_selector_count == 0)
+    return fail(command, CompletionCode::kBadParameters,
+                "SA " + hex_spi(payload.spi) + ": outbound SA without remote selectors has no route");
+  for (int i = 0; i < payload.local_selector_count; ++i)
+    if (auto why = validate_selector(payload.local_selectors[i]); !why.empty())
+      return fail(command, CompletionCode::kBadParameters, "SA " + hex_spi(payload.spi) + ": local " + why);
+  for (int i = 0; i < payload.remote_selector_count; ++i)
+    if (auto why = validate_selector(payload.remote_selectors[i]); !why.empty())
+      return fail(command, CompletionCode::kBadParameters, "SA " + hex_spi(payload.spi) + ": remote " + why);
+  if (tables_.find(payload.spi, payload.direction) == nullptr)
+    return fail(command, CompletionCode::kUnknownSa,
+                std::string("no ") + shared::to_string(payload.direction) + " SA with SPI " + hex_spi(payload.spi));
+  shared::Status status =
+      tables_.update_selectors(payload.spi, payload.direction, payload.local_selectors.data(),
+                               payload.local_selector_count, payload.remote_selectors.data(),
+                               payload.remote_selector_count);
+  if (!status) return fail(command, CompletionCode::kTableFull, status.error());
+  inventory_.on_selectors_update(payload.spi, payload.direction);
   return shared::channel::make_completion(command, CompletionCode::kOk);
 }
 

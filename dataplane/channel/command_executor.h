@@ -49,6 +49,7 @@ class CommandExecutor {
   shared::channel::Completion install(shared::channel::Command& command, uint64_t now_ns);
   shared::channel::Completion remove(const shared::channel::Command& command);
   shared::channel::Completion update_path(const shared::channel::Command& command, uint64_t now_ns);
+  shared::channel::Completion update_selectors(const shared::channel::Command& command);
   shared::channel::Completion fail(const shared::channel::Command& command, shared::channel::CompletionCode code,
                                    std::string why, uint32_t detail = 0);
 

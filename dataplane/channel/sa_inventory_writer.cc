@@ -48,8 +48,9 @@ void SaInventoryWriter::on_install(const EspSa& sa, const shared::Lifetime& life
   r.direction = sa.direction;
   r.algorithm = sa.algorithm;
   r.flags = sa.esn ? shared::channel::kSaFlagEsn : 0;
-  r.local_selector_count = sa.local_selector_count;
-  r.remote_selector_count = sa.remote_selector_count;
+  const SelectorSet* selectors = sa.selectors.load(std::memory_order_relaxed);
+  r.local_selector_count = selectors->local_count;
+  r.remote_selector_count = selectors->remote_count;
   r.tunnel_id = sa.tunnel->id;
   r.replay_window = sa.direction == SaDirection::kInbound ? replay_window : 0;
   r.path = sa.tunnel->path.load(std::memory_order_relaxed)->descriptor;
@@ -108,6 +109,17 @@ void SaInventoryWriter::on_path_update(uint32_t tunnel_id, uint64_t path_generat
     state.reported_new_source_packets = state.sa->counters.new_source_packets.load(std::memory_order_relaxed);
     publish(slot);
   }
+  inventory_.header().changes.fetch_add(1, std::memory_order_release);
+}
+
+void SaInventoryWriter::on_selectors_update(uint32_t spi, shared::SaDirection direction) {
+  auto it = by_key_.find(key(spi, direction));
+  if (it == by_key_.end()) return;
+  SlotState& state = slots_[it->second];
+  const SelectorSet* selectors = state.sa->selectors.load(std::memory_order_relaxed);
+  state.record.local_selector_count = selectors->local_count;
+  state.record.remote_selector_count = selectors->remote_count;
+  publish(it->second);
   inventory_.header().changes.fetch_add(1, std::memory_order_release);
 }
 

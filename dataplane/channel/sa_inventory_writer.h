@@ -41,6 +41,8 @@ class SaInventoryWriter {
   void on_remove(uint32_t spi, shared::SaDirection direction);
   // Rewrites every slot of the tunnel with its new path and generation.
   void on_path_update(uint32_t tunnel_id, uint64_t path_generation, uint64_t now_ns);
+  // Rewrites the SA's slot after SaTables replaced its selectors.
+  void on_selectors_update(uint32_t spi, shared::SaDirection direction);
   // The tunnel's path generation (the control plane's numbering); 0 when
   // unknown or never updated.
   uint64_t path_generation(uint32_t tunnel_id) const;

@@ -77,12 +77,14 @@ bool inner_matches_selectors(const EspSa& sa, const uint8_t* inner, uint32_t inn
                    (protocol == shared::kIpProtocolUdp || protocol == shared::kIpProtocolTcp);
   uint16_t source_port = has_ports ? shared::load_be16(inner + l4_offset) : 0;
   uint16_t destination_port = has_ports ? shared::load_be16(inner + l4_offset + 2) : 0;
+  // One load: the whole check runs against the set published at that moment.
+  const SelectorSet* selectors = sa.selectors.load(std::memory_order_acquire);
   bool remote_ok = false;
-  for (int i = 0; i < sa.remote_selector_count && !remote_ok; ++i)
-    remote_ok = selector_matches(sa.remote_selectors[i], ipv6, source, protocol, has_ports, source_port);
+  for (int i = 0; i < selectors->remote_count && !remote_ok; ++i)
+    remote_ok = selector_matches(selectors->remote()[i], ipv6, source, protocol, has_ports, source_port);
   if (!remote_ok) return false;
-  for (int i = 0; i < sa.local_selector_count; ++i)
-    if (selector_matches(sa.local_selectors[i], ipv6, destination, protocol, has_ports, destination_port))
+  for (int i = 0; i < selectors->local_count; ++i)
+    if (selector_matches(selectors->local()[i], ipv6, destination, protocol, has_ports, destination_port))
       return true;
   return false;
 }
@@ -136,11 +138,10 @@ uint16_t esp_inbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count, 
     rte_prefetch0(&sa->replay);
     sa->replay.prefetch_slot(shared::load_be32(state[i].esp + 4));
     sa->keys->prefetch();
-    // Read after crypto: the counters, the first selector of each end and
-    // the tunnel (whose path the outer source is compared with).
+    // Read after crypto: the counters and the tunnel (whose path the outer
+    // source is compared with). The selector set's address is on the
+    // replay line just requested; pass 2 pulls the set itself in.
     rte_prefetch0(&sa->counters);
-    rte_prefetch0(&sa->remote_selectors[0]);
-    rte_prefetch0(&sa->local_selectors[0]);
     rte_prefetch0(sa->tunnel);
   }
 
@@ -152,6 +153,7 @@ uint16_t esp_inbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count, 
     InboundState& s = state[i];
     EspSa* sa = s.sa;
     rte_prefetch0(sa->tunnel->path.load(std::memory_order_relaxed));
+    rte_prefetch0(sa->selectors.load(std::memory_order_relaxed));
     uint32_t esp_offset = m->l2_len + m->l3_len + m->l4_len;
     uint32_t esp_length = m->pkt_len - esp_offset;
     uint32_t overhead = sizeof(shared::EspHeader) + sa->iv_length + sa->icv_length;

@@ -65,6 +65,26 @@ struct SelectorRange {
   bool ports_constrained() const { return protocol != 0 || port_start != 0 || port_end != 65535; }
 };
 
+// An SA's traffic selectors: immutable once published, replaced as a whole
+// (update_selectors swaps the SA's pointer and frees the old set after an
+// RCU grace period), so a worker checks a packet against one consistent
+// set. Sized to the selectors it holds (most SAs have one of each): inline
+// arrays of kMaxSelectors cost 768 bytes per SA.
+struct alignas(8) SelectorSet {
+  uint8_t local_count = 0;
+  uint8_t remote_count = 0;
+
+  static size_t bytes_for(int local_count, int remote_count) {
+    return sizeof(SelectorSet) + sizeof(SelectorRange) * static_cast<size_t>(local_count + remote_count);
+  }
+  size_t bytes() const { return bytes_for(local_count, remote_count); }
+  // The ranges follow the header: local ones first, then remote ones.
+  const SelectorRange* local() const { return reinterpret_cast<const SelectorRange*>(this + 1); }
+  const SelectorRange* remote() const { return local() + local_count; }
+  SelectorRange* ranges() { return reinterpret_cast<SelectorRange*>(this + 1); }
+};
+static_assert(alignof(SelectorRange) <= alignof(SelectorSet));
+
 // Counters written by workers with relaxed atomic adds (several workers may
 // share an SA) and read by anyone without messages.
 struct alignas(64) SaCounters {
@@ -99,8 +119,6 @@ struct alignas(64) EspSa {
   bool aead = false;
   bool esn = false;
   bool hmac_sha256 = false;
-  uint8_t local_selector_count = 0;
-  uint8_t remote_selector_count = 0;
   uint8_t salt[4] = {};
   const SaKeys* keys = nullptr;
   Tunnel* tunnel = nullptr;
@@ -112,14 +130,17 @@ struct alignas(64) EspSa {
   // Read once per packet after the hard limits; kept off line 0, which is full.
   uint64_t soft_packets = 0;
   uint64_t soft_bytes = 0;
+  // Inbound packets are checked against it after decryption (acquire: the
+  // set is fully built before it is published). Outbound packets never read
+  // it; their routes in the FIB are what the selectors say.
+  std::atomic<const SelectorSet*> selectors{nullptr};
   // --- counters on their own lines ---
   SaCounters counters;
-  // --- cold: selectors ---
-  SelectorRange local_selectors[shared::kMaxSelectors];
-  SelectorRange remote_selectors[shared::kMaxSelectors];
   char name[32] = {};
 };
 // Everything a packet reads first must stay on one line.
 static_assert(offsetof(EspSa, sequence) == 64, "EspSa cache line 0 overflowed");
+// The selector pointer rides on line 1, which an inbound packet reads anyway.
+static_assert(offsetof(EspSa, selectors) + sizeof(EspSa::selectors) <= 128, "EspSa cache line 1 overflowed");
 
 }  // namespace segw::dp

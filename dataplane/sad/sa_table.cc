@@ -2,6 +2,8 @@
 // reclamation, route ownership for make-before-break rekeys.
 #include "dataplane/sad/sa_table.h"
 
+#include <algorithm>
+
 #include <rte_errno.h>
 #include <rte_malloc.h>
 #include <sys/mman.h>
@@ -168,12 +170,15 @@ EspSa* SaTables::allocate_sa(const SaDescriptor& d) {
   sa->hard_bytes = d.lifetime.hard_bytes;
   sa->soft_packets = d.lifetime.soft_packets;
   sa->soft_bytes = d.lifetime.soft_bytes;
-  sa->local_selector_count = d.local_selector_count;
-  sa->remote_selector_count = d.remote_selector_count;
-  for (int i = 0; i < d.local_selector_count; ++i)
-    sa->local_selectors[i] = SelectorRange::from(d.local_selectors[i]);
-  for (int i = 0; i < d.remote_selector_count; ++i)
-    sa->remote_selectors[i] = SelectorRange::from(d.remote_selectors[i]);
+  const SelectorSet* selectors = build_selectors(d.local_selectors.data(), d.local_selector_count,
+                                                 d.remote_selectors.data(), d.remote_selector_count);
+  if (!selectors) {
+    keys->~SaKeys();
+    sa->~EspSa();
+    arena_.release(memory, bytes);
+    return nullptr;
+  }
+  sa->selectors.store(selectors, std::memory_order_relaxed);  // published with the SA
   auto name = d.name_view();
   std::memcpy(sa->name, name.data(), std::min(name.size(), sizeof(sa->name) - 1));
   if (inbound) {
@@ -181,6 +186,25 @@ EspSa* SaTables::allocate_sa(const SaDescriptor& d) {
     sa->replay.init(d.replay_window, d.esn, slots, anti_replay_);
   }
   return sa;
+}
+
+const SelectorSet* SaTables::build_selectors(const shared::TrafficSelector* local, int local_count,
+                                             const shared::TrafficSelector* remote, int remote_count) {
+  size_t bytes = SelectorSet::bytes_for(local_count, remote_count);
+  void* memory = arena_.allocate(bytes);
+  if (!memory) return nullptr;
+  auto* set = new (memory) SelectorSet;
+  set->local_count = static_cast<uint8_t>(local_count);
+  set->remote_count = static_cast<uint8_t>(remote_count);
+  SelectorRange* ranges = set->ranges();
+  for (int i = 0; i < local_count; ++i) new (&ranges[i]) SelectorRange(SelectorRange::from(local[i]));
+  for (int i = 0; i < remote_count; ++i)
+    new (&ranges[local_count + i]) SelectorRange(SelectorRange::from(remote[i]));
+  return set;
+}
+
+void SaTables::free_selectors(const SelectorSet* set) {
+  if (set) arena_.release(const_cast<SelectorSet*>(set), set->bytes());
 }
 
 void SaTables::free_path(const Path* path) {
@@ -199,6 +223,7 @@ void SaTables::free_sa(EspSa* sa) {
   keys->~SaKeys();  // zeroises the expanded keys
   shared::secure_zero(sa->salt, sizeof(sa->salt));
   size_t bytes = sa_footprint(sa->replay.window(), sa->direction == SaDirection::kInbound);
+  free_selectors(sa->selectors.load(std::memory_order_relaxed));
   sa->~EspSa();
   arena_.release(sa, bytes);
 }
@@ -261,26 +286,54 @@ void SaTables::detach_tunnel(Tunnel* tunnel) {
   defer([this, tunnel] { free_tunnel(tunnel); });
 }
 
-Status SaTables::add_routes(const SaDescriptor& d, uint32_t index) {
+std::vector<SaTables::RouteKey> SaTables::route_keys(const shared::TrafficSelector* remote, int remote_count) {
   std::vector<RouteKey> keys;
-  for (int i = 0; i < d.remote_selector_count; ++i) {
-    const auto& ts = d.remote_selectors[i];
-    for (const auto& prefix : range_to_prefixes(ts.start, ts.end)) {
+  for (int i = 0; i < remote_count; ++i) {
+    for (const auto& prefix : range_to_prefixes(remote[i].start, remote[i].end)) {
       RouteKey key{prefix.address.is_ipv6(), prefix.length, {}};
       std::memcpy(key.address.data(), prefix.address.bytes(), 16);
       keys.push_back(key);
     }
   }
+  // Overlapping selectors may cover one prefix twice; an SA owns it once.
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  return keys;
+}
+
+int SaTables::claim_route(const RouteKey& key, uint32_t index) {
+  int rc = key.ipv6 ? rte_fib6_add(fib6_, key.address.data(), key.depth, index + 1)
+                    : rte_fib_add(fib4_, shared::load_be32(key.address.data()), key.depth, index + 1);
+  if (rc == 0) route_owners_[key].push_back(index);
+  return rc;
+}
+
+void SaTables::release_route(const RouteKey& key, uint32_t index) {
+  auto& owners = route_owners_[key];
+  bool was_active = !owners.empty() && owners.back() == index;
+  std::erase(owners, index);
+  if (!was_active) return;
+  if (owners.empty()) {
+    route_owners_.erase(key);
+    if (key.ipv6) rte_fib6_delete(fib6_, key.address.data(), key.depth);
+    else rte_fib_delete(fib4_, shared::load_be32(key.address.data()), key.depth);
+  } else {
+    // Give the route back to the previous (older) SA of these selectors.
+    uint64_t next_hop = owners.back() + 1;
+    if (key.ipv6) rte_fib6_add(fib6_, key.address.data(), key.depth, next_hop);
+    else rte_fib_add(fib4_, shared::load_be32(key.address.data()), key.depth, next_hop);
+  }
+}
+
+Status SaTables::add_routes(const SaDescriptor& d, uint32_t index) {
+  std::vector<RouteKey> keys = route_keys(d.remote_selectors.data(), d.remote_selector_count);
   size_t added = 0;
   Status status;
   for (const auto& key : keys) {
-    int rc = key.ipv6 ? rte_fib6_add(fib6_, key.address.data(), key.depth, index + 1)
-                      : rte_fib_add(fib4_, shared::load_be32(key.address.data()), key.depth, index + 1);
-    if (rc != 0) {
+    if (int rc = claim_route(key, index); rc != 0) {
       status = make_error("SA " + hex_spi(d.spi) + ": route table full (" + rte_strerror(-rc) + ")");
       break;
     }
-    route_owners_[key].push_back(index);
     ++added;
   }
   routes_of_sa_[index] = std::vector<RouteKey>(keys.begin(), keys.begin() + static_cast<long>(added));
@@ -291,23 +344,45 @@ Status SaTables::add_routes(const SaDescriptor& d, uint32_t index) {
 void SaTables::remove_routes(uint32_t index) {
   auto it = routes_of_sa_.find(index);
   if (it == routes_of_sa_.end()) return;
-  for (const auto& key : it->second) {
-    auto& owners = route_owners_[key];
-    bool was_active = !owners.empty() && owners.back() == index;
-    std::erase(owners, index);
-    if (!was_active) continue;
-    if (owners.empty()) {
-      route_owners_.erase(key);
-      if (key.ipv6) rte_fib6_delete(fib6_, key.address.data(), key.depth);
-      else rte_fib_delete(fib4_, shared::load_be32(key.address.data()), key.depth);
-    } else {
-      // Give the route back to the previous (older) SA of these selectors.
-      uint64_t next_hop = owners.back() + 1;
-      if (key.ipv6) rte_fib6_add(fib6_, key.address.data(), key.depth, next_hop);
-      else rte_fib_add(fib4_, shared::load_be32(key.address.data()), key.depth, next_hop);
-    }
-  }
+  for (const auto& key : it->second) release_route(key, index);
   routes_of_sa_.erase(it);
+}
+
+Status SaTables::update_selectors(uint32_t spi, SaDirection direction, const shared::TrafficSelector* local,
+                                  int local_count, const shared::TrafficSelector* remote, int remote_count) {
+  EspSa* sa = find(spi, direction);
+  if (!sa) return make_error(std::string("no ") + shared::to_string(direction) + " SA with SPI " + hex_spi(spi));
+  if (local_count < 0 || remote_count < 0 || local_count > shared::kMaxSelectors ||
+      remote_count > shared::kMaxSelectors)
+    return make_error("SA " + hex_spi(spi) + ": too many selectors");
+  if (direction == SaDirection::kOutbound && remote_count == 0)
+    return make_error("SA " + hex_spi(spi) + ": outbound SA without remote selectors has no route");
+  const SelectorSet* fresh = build_selectors(local, local_count, remote, remote_count);
+  if (!fresh) return make_error("out of memory for the selectors of SA " + hex_spi(spi));
+  if (direction == SaDirection::kOutbound) {
+    // New routes first, then the ones that went away: a destination in both
+    // the old and the new selectors is never without a route.
+    uint32_t index = sa->table_index;
+    std::vector<RouteKey> wanted = route_keys(remote, remote_count);
+    std::vector<RouteKey>& held = routes_of_sa_[index];
+    std::vector<RouteKey> added;
+    for (const auto& key : wanted) {
+      if (std::binary_search(held.begin(), held.end(), key)) continue;
+      if (int rc = claim_route(key, index); rc != 0) {
+        for (const auto& undo : added) release_route(undo, index);
+        free_selectors(fresh);
+        return make_error("SA " + hex_spi(spi) + ": route table full (" + rte_strerror(-rc) + ")");
+      }
+      added.push_back(key);
+    }
+    for (const auto& key : held)
+      if (!std::binary_search(wanted.begin(), wanted.end(), key)) release_route(key, index);
+    held = std::move(wanted);
+  }
+  // release: a worker that loads the new set sees it fully built.
+  const SelectorSet* old = sa->selectors.exchange(fresh, std::memory_order_acq_rel);
+  defer([this, old] { free_selectors(old); });
+  return {};
 }
 
 Status SaTables::install(const SaDescriptor& d) {

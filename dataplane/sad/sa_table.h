@@ -73,6 +73,13 @@ class SaTables {
   shared::Status remove(uint32_t spi, shared::SaDirection direction);
   // Publishes a new Path for a tunnel (all its SAs at once). Error: unknown tunnel.
   shared::Status path_update(uint32_t tunnel_id, const shared::PathDescriptor& path);
+  // Replaces an SA's traffic selectors as one unit (workers see the old set
+  // or the new one, never a mix). Outbound: its routes follow, new ones
+  // claimed before old ones are given up. Errors: unknown SA, too many
+  // selectors, an outbound SA left without remote selectors, route table
+  // full. On error nothing changed.
+  shared::Status update_selectors(uint32_t spi, shared::SaDirection direction, const shared::TrafficSelector* local,
+                                  int local_count, const shared::TrafficSelector* remote, int remote_count);
   // Frees what no worker can still see. Returns how many objects were freed.
   size_t reclaim();
   // Blocks until everything deferred is freed (shutdown, tests).
@@ -95,7 +102,15 @@ class SaTables {
   void free_sa(EspSa* sa);
   void free_tunnel(Tunnel* tunnel);
   void free_path(const Path* path);
+  const SelectorSet* build_selectors(const shared::TrafficSelector* local, int local_count,
+                                     const shared::TrafficSelector* remote, int remote_count);
+  void free_selectors(const SelectorSet* set);
   void defer(std::function<void()> free_function);
+  struct RouteKey;
+  // The prefixes that cover the remote selectors, sorted, each once.
+  static std::vector<RouteKey> route_keys(const shared::TrafficSelector* remote, int remote_count);
+  int claim_route(const RouteKey& key, uint32_t index);  // 0 or -errno
+  void release_route(const RouteKey& key, uint32_t index);
   shared::Status add_routes(const shared::SaDescriptor& descriptor, uint32_t index);
   void remove_routes(uint32_t index);
   Tunnel* attach_tunnel(const shared::SaDescriptor& descriptor, shared::Status& status);

@@ -470,17 +470,54 @@ TEST_F(ChannelDataplaneTest, ControlPlaneDrivesTheRealDataPlane) {
   EXPECT_EQ(call(*region, InstallSaPayload{mixed_families}, request++).code, CompletionCode::kBadParameters);
   SaDescriptor other_path = make_sa(0x00400006, SaDirection::kInbound, kTunnel);  // tunnel is elsewhere now
   EXPECT_EQ(call(*region, InstallSaPayload{other_path}, request++).code, CompletionCode::kBadParameters);
-  UpdateSelectorsPayload selectors;
-  selectors.spi = outbound.spi;
-  done = call(*region, selectors, request++);
-  EXPECT_EQ(done.code, CompletionCode::kUnknownCommand);
-  EXPECT_EQ(done.detail, 1u) << "known kind, not supported";
+  UpdateSelectorsPayload no_route;  // an outbound SA needs a remote selector
+  no_route.spi = outbound.spi;
+  no_route.direction = SaDirection::kOutbound;
+  EXPECT_EQ(call(*region, no_route, request++).code, CompletionCode::kBadParameters);
+  UpdateSelectorsPayload backwards = no_route;
+  backwards.remote_selector_count = 1;
+  backwards.remote_selectors[0].start = *IpAddress::parse("172.20.0.9");
+  backwards.remote_selectors[0].end = *IpAddress::parse("172.20.0.1");
+  EXPECT_EQ(call(*region, backwards, request++).code, CompletionCode::kBadParameters);
+  UpdateSelectorsPayload too_many = backwards;
+  too_many.remote_selectors[0] = TrafficSelector::from_prefix(*IpPrefix::parse("172.20.0.0/24"));
+  too_many.local_selector_count = shared::kMaxSelectors + 1;
+  EXPECT_EQ(call(*region, too_many, request++).code, CompletionCode::kBadParameters);
+  UpdateSelectorsPayload unknown = too_many;
+  unknown.local_selector_count = 0;
+  unknown.spi = 0x7700aa99;
+  EXPECT_EQ(call(*region, unknown, request++).code, CompletionCode::kUnknownSa);
   // A command of an earlier control generation.
   Command stale = make_command(0, region->own_generation() - 1, RemoveSaPayload{inbound.spi, SaDirection::kInbound});
   EXPECT_EQ(call(*region, stale, request++).code, CompletionCode::kStaleGeneration);
   EXPECT_EQ(installed(*region), 4u);
   EXPECT_EQ(region->inventory().header().changes.load(), changes) << "no failed command touched the inventory";
   EXPECT_EQ(call(*region, BarrierPayload{}, request++).code, CompletionCode::kOk);
+
+  // --- selectors of installed SAs replaced (the routes and checks that
+  // follow are proven in dataplane_table_tests): the inventory follows.
+  UpdateSelectorsPayload wider = unknown;
+  wider.spi = outbound.spi;
+  wider.remote_selector_count = 2;
+  wider.remote_selectors[1] = TrafficSelector::from_prefix(*IpPrefix::parse("172.21.0.0/16"));
+  EXPECT_EQ(call(*region, wider, request++).code, CompletionCode::kOk);
+  UpdateSelectorsPayload inbound_selectors;
+  inbound_selectors.spi = inbound.spi;
+  inbound_selectors.direction = SaDirection::kInbound;
+  inbound_selectors.local_selector_count = 3;
+  for (int i = 0; i < 3; ++i)
+    inbound_selectors.local_selectors[i] = TrafficSelector::from_prefix(
+        *IpPrefix::parse("10." + std::to_string(10 + i) + ".0.0/16"));
+  inbound_selectors.remote_selector_count = 1;
+  inbound_selectors.remote_selectors[0] = TrafficSelector::from_prefix(*IpPrefix::parse("172.20.0.0/24"));
+  EXPECT_EQ(call(*region, inbound_selectors, request++).code, CompletionCode::kOk);
+  ASSERT_TRUE(region->inventory().find(outbound.spi, SaDirection::kOutbound, record));
+  EXPECT_EQ(record.remote_selector_count, 2);
+  EXPECT_EQ(record.local_selector_count, 1);
+  ASSERT_TRUE(region->inventory().find(inbound.spi, SaDirection::kInbound, record));
+  EXPECT_EQ(record.local_selector_count, 3);
+  EXPECT_EQ(record.remote_selector_count, 1);
+  EXPECT_GT(region->inventory().header().changes.load(), changes);
 
   // --- inject: two IKE packets out of the access port
   InjectPacket plain;

@@ -459,6 +459,51 @@ TEST_F(DataPlaneLinkTest, DataPlaneRestartRePushesEveryOwnedSa) {
   EXPECT_EQ(seen.back().control_generation, link->control_generation());
 }
 
+TEST_F(DataPlaneLinkTest, SelectorUpdatesFollowTheSaIntoResyncsAndRefusalsRestoreThem) {
+  auto link = attach();
+  ASSERT_NE(link, nullptr);
+  std::promise<ResyncReport> resynced;
+  link->set_resync_observer([&](const ResyncReport& report) { resynced.set_value(report); });
+  auto installed = link->install(make_sa(0x7001, SaDirection::kOutbound, 5, 1));
+  ASSERT_TRUE(get(installed).ok());
+  auto kept = link->install(make_sa(0x7002, SaDirection::kInbound, 5, 2));
+  ASSERT_TRUE(get(kept).ok());
+  std::vector<shared::TrafficSelector> remote = {
+      shared::TrafficSelector::from_prefix(*shared::IpPrefix::parse("10.50.0.0/16")),
+      shared::TrafficSelector::from_prefix(*shared::IpPrefix::parse("10.51.0.0/16"))};
+  auto updated = link->update_selectors(0x7001, SaDirection::kOutbound, {}, remote);
+  ASSERT_TRUE(get(updated).ok());
+  ASSERT_EQ(fake_->installed(0x7001, SaDirection::kOutbound)->remote_selector_count, 2);
+  // Refused by the data plane: the registry keeps what the data plane has.
+  fake_->set_decide([](const shared::channel::Command& command) -> std::optional<CompletionCode> {
+    if (command.kind == CommandKind::kUpdateSelectors) return CompletionCode::kTableFull;
+    return std::nullopt;
+  });
+  std::vector<shared::TrafficSelector> refused = {
+      shared::TrafficSelector::from_prefix(*shared::IpPrefix::parse("10.99.0.0/16"))};
+  auto refusal = link->update_selectors(0x7002, SaDirection::kInbound, refused, refused);
+  EXPECT_EQ(get(refusal).completion.code, CompletionCode::kTableFull);
+  fake_->set_decide(nullptr);
+  // Refused before sending: what no data plane could accept.
+  EXPECT_FALSE(link->update_selectors(0x7001, SaDirection::kOutbound, remote, {}).ok()) << "no route left";
+  std::vector<shared::TrafficSelector> nine(shared::kMaxSelectors + 1, remote[0]);
+  EXPECT_FALSE(link->update_selectors(0x7002, SaDirection::kInbound, nine, remote).ok());
+
+  restart_data_plane();
+  auto report = resynced.get_future();
+  ASSERT_EQ(report.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(report.get().installed, 2u);
+  auto outbound = fake_->installed(0x7001, SaDirection::kOutbound);
+  ASSERT_TRUE(outbound);
+  ASSERT_EQ(outbound->remote_selector_count, 2) << "re-pushed with the updated selectors";
+  EXPECT_EQ(outbound->remote_selectors[1], remote[1]);
+  auto inbound = fake_->installed(0x7002, SaDirection::kInbound);
+  ASSERT_TRUE(inbound);
+  EXPECT_EQ(inbound->local_selector_count, make_sa(0x7002, SaDirection::kInbound, 5, 2).local_selector_count)
+      << "the refused update was rolled back in the registry";
+  EXPECT_EQ(inbound->local_selectors[0], make_sa(0x7002, SaDirection::kInbound, 5, 2).local_selectors[0]);
+}
+
 // Issue 3 asks how long re-pushing 100k SAs takes. Against the fake data
 // plane this measures the link's side (registry walk, ring pushes,
 // completion matching), not the real SA table; the figure is printed, never

@@ -222,6 +222,20 @@ class FakeDataPlane {
           }
         }
       }
+    } else if (command.kind == channel::CommandKind::kUpdateSelectors) {
+      channel::UpdateSelectorsPayload payload;
+      channel::decode_payload(command, payload);
+      auto found = installed_.find({payload.spi, payload.direction});
+      if (forced) {
+        code = *forced;
+      } else if (found == installed_.end()) {
+        code = channel::CompletionCode::kUnknownSa;
+      } else {
+        found->second.local_selector_count = payload.local_selector_count;
+        found->second.remote_selector_count = payload.remote_selector_count;
+        found->second.local_selectors = payload.local_selectors;
+        found->second.remote_selectors = payload.remote_selectors;
+      }
     } else if (forced) {
       code = *forced;
     }

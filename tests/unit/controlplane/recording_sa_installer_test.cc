@@ -61,6 +61,27 @@ TEST(RecordingSaInstallerTest, RecordsCallsInOrderAndModelsTheInstalledSet) {
   EXPECT_TRUE(recorder.installed().empty());
 }
 
+TEST(RecordingSaInstallerTest, SelectorUpdatesAreRecordedCheckedAndApplied) {
+  RecordingSaInstaller recorder;
+  SaInstaller& installer = recorder;
+  EXPECT_TRUE(get(installer.install(make_sa(1, 5))).ok());
+  auto wide = shared::TrafficSelector::from_prefix(*shared::IpPrefix::parse("10.60.0.0/16"));
+  std::vector<shared::TrafficSelector> remote = {wide, wide};
+  EXPECT_TRUE(get(installer.update_selectors(1, SaDirection::kOutbound, {}, remote)).ok());
+  EXPECT_FALSE(installer.update_selectors(1, SaDirection::kOutbound, remote, {}).ok()) << "no route left";
+  recorder.fail_next(CommandKind::kUpdateSelectors, CompletionCode::kTableFull);
+  EXPECT_EQ(get(installer.update_selectors(1, SaDirection::kOutbound, {}, std::span(remote).first(1))).completion.code,
+            CompletionCode::kTableFull);
+  auto calls = recorder.calls();
+  ASSERT_EQ(calls.size(), 3u) << "the call refused before sending is not recorded";
+  EXPECT_EQ(calls[1].kind, CommandKind::kUpdateSelectors);
+  EXPECT_EQ(calls[1].selectors.remote_selector_count, 2);
+  auto installed = recorder.installed();
+  ASSERT_EQ(installed.size(), 1u);
+  EXPECT_EQ(installed[0].remote_selector_count, 2) << "the refused update changed nothing";
+  EXPECT_EQ(installed[0].remote_selectors[1], wide);
+}
+
 TEST(RecordingSaInstallerTest, ScriptedRefusalsChangeNothing) {
   RecordingSaInstaller recorder;
   recorder.fail_next(CommandKind::kInstallSa, CompletionCode::kTableFull);

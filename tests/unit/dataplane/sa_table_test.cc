@@ -15,6 +15,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <atomic>
 #include <vector>
 
 #include "tests/unit/dataplane/support/dp_test_support.h"
@@ -441,6 +443,135 @@ TEST_F(SaTableTest, SeveralInboundSasPerTunnelDuringARekey) {
   EXPECT_EQ(tables_->tunnel(1)->sa_count, 1u);
   remove_ok(0x1002, SaDirection::kInbound);
   EXPECT_EQ(tables_->tunnel(1), nullptr);
+}
+
+// ---------------------------------------------------------------------------
+// Selector (route) updates of installed SAs.
+
+TEST_F(SaTableTest, OutboundSelectorUpdateMovesItsRoutesAndKeepsTheCommonOnes) {
+  install_ok(outbound(0x100, {"10.2.0.0/16", "10.3.0.0/16"}));
+  install_ok(outbound(0x200, {"10.9.0.0/16"}));
+  std::vector<shared::TrafficSelector> wanted = {selector("10.3.0.0/16"), selector("10.4.0.0/16"),
+                                                 selector("fd00:4::/48")};
+  ASSERT_TRUE(tables_->update_selectors(0x100, SaDirection::kOutbound, nullptr, 0, wanted.data(), 3).ok());
+  EXPECT_EQ(routed_spi(*tables_, "10.2.0.1"), std::nullopt) << "dropped selector: route gone";
+  EXPECT_EQ(routed_spi(*tables_, "10.3.0.1"), 0x100u);
+  EXPECT_EQ(routed_spi(*tables_, "10.4.0.1"), 0x100u);
+  EXPECT_EQ(routed_spi(*tables_, "fd00:4::1"), 0x100u);
+  EXPECT_EQ(routed_spi(*tables_, "10.9.0.1"), 0x200u) << "another SA's route untouched";
+  const SelectorSet* set = tables_->find(0x100, SaDirection::kOutbound)->selectors.load();
+  EXPECT_EQ(set->local_count, 0);
+  ASSERT_EQ(set->remote_count, 3);
+  EXPECT_EQ(set->remote()[1].ipv4_start, address("10.4.0.0").ipv4_host_order());
+  // Removing the SA gives back exactly the routes it holds now.
+  remove_ok(0x100, SaDirection::kOutbound);
+  EXPECT_EQ(routed_spi(*tables_, "10.3.0.1"), std::nullopt);
+  EXPECT_EQ(routed_spi(*tables_, "10.4.0.1"), std::nullopt);
+  EXPECT_EQ(routed_spi(*tables_, "fd00:4::1"), std::nullopt);
+  EXPECT_EQ(routed_spi(*tables_, "10.9.0.1"), 0x200u);
+}
+
+TEST_F(SaTableTest, SelectorUpdateKeepsRouteOwnershipOrder) {
+  // 0x200 is the rekeyed SA on top of 0x100 for 10.2/16. Narrowing 0x200 to
+  // 10.2.5/24 gives 10.2/16 back to 0x100; widening it again takes it over.
+  install_ok(outbound(0x100, {"10.2.0.0/16"}));
+  install_ok(outbound(0x200, {"10.2.0.0/16"}));
+  auto narrow = selector("10.2.5.0/24");
+  ASSERT_TRUE(tables_->update_selectors(0x200, SaDirection::kOutbound, nullptr, 0, &narrow, 1).ok());
+  EXPECT_EQ(routed_spi(*tables_, "10.2.0.1"), 0x100u);
+  EXPECT_EQ(routed_spi(*tables_, "10.2.5.1"), 0x200u);
+  auto wide = selector("10.2.0.0/16");
+  ASSERT_TRUE(tables_->update_selectors(0x200, SaDirection::kOutbound, nullptr, 0, &wide, 1).ok());
+  EXPECT_EQ(routed_spi(*tables_, "10.2.0.1"), 0x200u);
+  EXPECT_EQ(routed_spi(*tables_, "10.2.5.1"), 0x200u) << "10.2.5/24 was given up";
+  remove_ok(0x200, SaDirection::kOutbound);
+  EXPECT_EQ(routed_spi(*tables_, "10.2.5.1"), 0x100u);
+}
+
+TEST_F(SaTableTest, BadSelectorUpdatesChangeNothing) {
+  install_ok(outbound(0x100, {"10.2.0.0/16"}));
+  install_ok(inbound(0x1001));
+  const SelectorSet* before = tables_->find(0x100, SaDirection::kOutbound)->selectors.load();
+  size_t pending = tables_->pending_reclaim();
+  EXPECT_FALSE(tables_->update_selectors(0x100, SaDirection::kOutbound, nullptr, 0, nullptr, 0).ok())
+      << "an outbound SA without a route";
+  std::vector<shared::TrafficSelector> nine(shared::kMaxSelectors + 1, selector("10.5.0.0/16"));
+  EXPECT_FALSE(tables_->update_selectors(0x100, SaDirection::kOutbound, nullptr, 0, nine.data(), 9).ok());
+  EXPECT_FALSE(tables_->update_selectors(0x999, SaDirection::kOutbound, nullptr, 0, nine.data(), 1).ok());
+  EXPECT_FALSE(tables_->update_selectors(0x100, SaDirection::kInbound, nullptr, 0, nine.data(), 1).ok())
+      << "0x100 is outbound only";
+  EXPECT_EQ(tables_->find(0x100, SaDirection::kOutbound)->selectors.load(), before);
+  EXPECT_EQ(routed_spi(*tables_, "10.2.0.1"), 0x100u);
+  EXPECT_EQ(routed_spi(*tables_, "10.5.0.1"), std::nullopt);
+  EXPECT_EQ(tables_->pending_reclaim(), pending);
+}
+
+TEST(SaTableSelectors, RouteTableFullRollsTheUpdateBack) {
+  SaTableConfig config = testing::small_config(kCapacity);
+  config.max_routes = 4;
+  auto created = SaTables::create(config);
+  ASSERT_TRUE(created.ok()) << created.error();
+  SaTables& tables = *created.value();
+  ASSERT_TRUE(tables.install(outbound(0x100, {"10.2.0.0/16", "10.3.0.0/16"})).ok());
+  std::vector<shared::TrafficSelector> many = {selector("10.3.0.0/16"), selector("10.4.0.0/16"),
+                                               selector("10.5.0.0/16"), selector("10.6.0.0/16")};
+  // 10.3 is kept, 10.4-10.6 are new: 5 routes at once do not fit in 4.
+  EXPECT_FALSE(tables.update_selectors(0x100, SaDirection::kOutbound, nullptr, 0, many.data(), 4).ok());
+  EXPECT_EQ(routed_spi(tables, "10.2.0.1"), 0x100u);
+  EXPECT_EQ(routed_spi(tables, "10.3.0.1"), 0x100u);
+  for (const char* gone : {"10.4.0.1", "10.5.0.1", "10.6.0.1"})
+    EXPECT_EQ(routed_spi(tables, gone), std::nullopt) << gone << ": rolled back";
+  EXPECT_EQ(tables.find(0x100, SaDirection::kOutbound)->selectors.load()->remote_count, 2);
+  // Two new routes replacing one old one fit (3 routes while moving, 2 after).
+  std::vector<shared::TrafficSelector> two = {selector("10.3.0.0/16"), selector("10.4.0.0/16")};
+  EXPECT_TRUE(tables.update_selectors(0x100, SaDirection::kOutbound, nullptr, 0, two.data(), 2).ok());
+  EXPECT_EQ(routed_spi(tables, "10.4.0.1"), 0x100u);
+  EXPECT_EQ(routed_spi(tables, "10.2.0.1"), std::nullopt);
+}
+
+TEST_F(SaTableTest, InboundSelectorSetsAreSwappedWholeAndFreedAfterTheWorkers) {
+  constexpr unsigned kReader = 5;
+  rte_rcu_qsbr* rcu = tables_->rcu();
+  ASSERT_EQ(rte_rcu_qsbr_thread_register(rcu, kReader), 0);
+  install_ok(inbound(0x1001));
+  tables_->reclaim_all();
+  EspSa* sa = tables_->find(0x1001, SaDirection::kInbound);
+  // Generation g publishes g+1 local selectors, every one 10.g.0.0/16, and
+  // remote 172.16.g.0/24: a reader that saw sets mixed would find two g's.
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> checked{0};
+  std::atomic<uint64_t> torn{0};
+  std::thread reader([&] {
+    rte_rcu_qsbr_thread_online(rcu, kReader);
+    while (!stop.load(std::memory_order_relaxed)) {
+      const SelectorSet* set = sa->selectors.load(std::memory_order_acquire);
+      uint32_t g = (set->remote()[0].ipv4_start >> 8) & 0xff;
+      bool whole = set->remote_count == 1 && set->local_count == (g % shared::kMaxSelectors) + 1;
+      for (int i = 0; i < set->local_count; ++i) whole = whole && ((set->local()[i].ipv4_start >> 16) & 0xff) == g;
+      if (!whole) torn.fetch_add(1);
+      checked.fetch_add(1, std::memory_order_relaxed);
+      rte_rcu_qsbr_quiescent(rcu, kReader);
+    }
+    rte_rcu_qsbr_thread_offline(rcu, kReader);
+  });
+  for (uint32_t update = 0; update < 20000; ++update) {
+    uint32_t g = update % 250;
+    std::vector<shared::TrafficSelector> local(g % shared::kMaxSelectors + 1,
+                                               selector("10." + std::to_string(g) + ".0.0/16"));
+    auto remote = selector("172.16." + std::to_string(g) + ".0/24");
+    ASSERT_TRUE(tables_->update_selectors(0x1001, SaDirection::kInbound, local.data(), static_cast<int>(local.size()),
+                                          &remote, 1).ok());
+    tables_->reclaim();
+  }
+  stop = true;
+  reader.join();
+  rte_rcu_qsbr_thread_unregister(rcu, kReader);
+  tables_->reclaim_all();
+  EXPECT_EQ(torn.load(), 0u);
+  EXPECT_GT(checked.load(), 0u);
+  EXPECT_EQ(tables_->pending_reclaim(), 0u);
+  const SelectorSet* last = sa->selectors.load();
+  EXPECT_EQ(last->local_count, (19999 % 250) % shared::kMaxSelectors + 1);
 }
 
 // ---------------------------------------------------------------------------
