@@ -188,6 +188,7 @@ int telemetry_sas(const char*, const char* params, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, "inbound", tables.inbound_count());
     rte_tel_data_add_dict_u64(d, "outbound", tables.outbound_count());
     rte_tel_data_add_dict_u64(d, "capacity", tables.capacity());
+    rte_tel_data_add_dict_u64(d, "arena_reserved_bytes", tables.arena_reserved_bytes());
     return 0;
   }
   auto spi = shared::parse_integer(params);
@@ -349,6 +350,8 @@ void write_json(App& app, const AppOptions& options, const Totals& t, const Tota
   field("mempool_in_use_at_start", app.initial_pool_in_use);
   field("sa_inbound", app.tables->inbound_count());
   field("sa_outbound", app.tables->outbound_count());
+  field("sa_arena_reserved_bytes", app.tables->arena_reserved_bytes());
+  field("sa_arena_objects_in_use", app.tables->arena_objects_in_use());
   j << "\"sa_footprint_bytes\":{\"inbound\":" << SaTables::sa_footprint(shared::kDefaultReplayWindow, true)
     << ",\"outbound\":" << SaTables::sa_footprint(0, false) << "},";
   j << "\"sas\":[";

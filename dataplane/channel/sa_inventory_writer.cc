@@ -93,6 +93,18 @@ void SaInventoryWriter::on_remove(uint32_t spi, SaDirection direction) {
   auto& header = inventory_.header();
   header.installed.store(by_key_.size(), std::memory_order_relaxed);
   header.changes.fetch_add(1, std::memory_order_release);
+  if (by_key_.empty() && slots_.size() > kKeepSlotsWhenEmpty) {
+    // The last SA went (a mass removal): give the bookkeeping of up to a
+    // few million slots back rather than keep it for SAs that may never
+    // come. Every region entry is clear, so numbering starts over.
+    std::vector<SlotState>().swap(slots_);
+    std::vector<uint32_t>().swap(free_slots_);
+    std::unordered_map<uint64_t, uint32_t>().swap(by_key_);
+    std::unordered_map<uint32_t, TunnelState>().swap(tunnels_);
+    next_slot_ = 0;
+    sweep_cursor_ = 0;
+    sweeping_ = false;
+  }
 }
 
 void SaInventoryWriter::on_path_update(uint32_t tunnel_id, uint64_t path_generation, uint64_t now_ns) {

@@ -92,6 +92,7 @@ class SaInventoryWriter {
   uint64_t idle_timeout_ns_;
   uint64_t sequence_margin_;
   uint64_t refresh_interval_ns_;
+  static constexpr size_t kKeepSlotsWhenEmpty = 4096;
   std::vector<SlotState> slots_;  // grows with next_slot_
   std::vector<uint32_t> free_slots_;
   uint32_t next_slot_ = 0;

@@ -2,6 +2,8 @@
 // reclamation, route ownership for make-before-break rekeys.
 #include "dataplane/sad/sa_table.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 
 #include <rte_errno.h>
@@ -242,6 +244,15 @@ size_t SaTables::reclaim() {
     ++done;
   }
   deferred_.erase(deferred_.begin(), deferred_.begin() + static_cast<long>(done));
+  freed_since_trim_ += done;
+  if (deferred_.empty() && freed_since_trim_ >= kTrimAfterFrees) {
+    // A mass removal is over (a million SAs leave a few hundred MB of
+    // freed map nodes and queue capacity in the C heap): hand the free
+    // pages back. Control thread only; a few ms, rarely.
+    freed_since_trim_ = 0;
+    deferred_.shrink_to_fit();
+    malloc_trim(0);
+  }
   return done;
 }
 

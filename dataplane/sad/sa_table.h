@@ -92,6 +92,10 @@ class SaTables {
   size_t outbound_count() const { return outbound_count_; }
   size_t pending_reclaim() const { return deferred_.size(); }
   uint32_t capacity() const { return capacity_; }
+  // The arena behind SAs, tunnels, paths and selector sets: bytes mapped,
+  // objects live (both fall back when SAs go: slab_arena.h).
+  size_t arena_reserved_bytes() const { return arena_.reserved_bytes(); }
+  size_t arena_objects_in_use() const { return arena_.objects_in_use(); }
   uint32_t index_bits() const { return index_bits_; }
   // Bytes of memory one SA of this algorithm/window costs (object, keys, window).
   static size_t sa_footprint(uint32_t replay_window, bool inbound);
@@ -153,6 +157,9 @@ class SaTables {
   std::map<RouteKey, std::vector<uint32_t>> route_owners_;
   std::unordered_map<uint32_t, std::vector<RouteKey>> routes_of_sa_;
   std::vector<Deferred> deferred_;
+  // Objects freed since the C heap was last trimmed (reclaim()).
+  static constexpr size_t kTrimAfterFrees = 65536;
+  size_t freed_since_trim_ = 0;
   CryptoManager crypto_;
 };
 

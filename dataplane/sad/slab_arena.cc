@@ -2,6 +2,8 @@
 
 #include <sys/mman.h>
 
+#include <vector>
+
 namespace segw::dp {
 
 SlabArena::~SlabArena() {
@@ -28,7 +30,7 @@ bool SlabArena::grow(SizeClass& size_class, size_t object_bytes) {
   madvise(base, wanted, MADV_HUGEPAGE);
   // Secrets live here: keep them out of core dumps.
   madvise(base, wanted, MADV_DONTDUMP);
-  chunks_.push_back({base, wanted});
+  chunks_.push_back({base, wanted, object_bytes});
   reserved_bytes_ += wanted;
   size_class.next = base;
   size_class.end = base + wanted;
@@ -50,13 +52,44 @@ void* SlabArena::allocate(size_t bytes) {
     size_class.next += object_bytes;
   }
   ++objects_in_use_;
+  ++size_class.in_use;
   return memory;
 }
 
 void SlabArena::release(void* memory, size_t bytes) {
   if (memory == nullptr) return;
-  classes_[class_size(bytes == 0 ? 1 : bytes)].free_objects.push_back(memory);
+  size_t object_bytes = class_size(bytes == 0 ? 1 : bytes);
+  SizeClass& size_class = classes_[object_bytes];
+  size_class.free_objects.push_back(memory);
   --objects_in_use_;
+  if (--size_class.in_use == 0) give_back(size_class, object_bytes);
+}
+
+void SlabArena::give_back(SizeClass& size_class, size_t object_bytes) {
+  // Nothing of this size is in use (a million SAs removed, say): every
+  // chunk of the class goes back to the kernel but the newest, whose pages
+  // are dropped too (MADV_DONTNEED: zero-filled when touched again) so that
+  // one install/remove at a time does not map and unmap a chunk per call.
+  size_class.free_objects.clear();
+  size_class.free_objects.shrink_to_fit();
+  Chunk* kept = nullptr;
+  for (auto it = chunks_.rbegin(); it != chunks_.rend(); ++it) {
+    if (it->object_bytes == object_bytes) {
+      kept = &*it;
+      break;
+    }
+  }
+  if (kept == nullptr) return;
+  Chunk keep = *kept;
+  std::erase_if(chunks_, [&](const Chunk& chunk) {
+    if (chunk.object_bytes != object_bytes || chunk.base == keep.base) return false;
+    munmap(chunk.base, chunk.bytes);
+    reserved_bytes_ -= chunk.bytes;
+    return true;
+  });
+  madvise(keep.base, keep.bytes, MADV_DONTNEED);
+  size_class.next = static_cast<uint8_t*>(keep.base);
+  size_class.end = size_class.next + keep.bytes;
 }
 
 }  // namespace segw::dp

@@ -5,8 +5,9 @@
 // misses; from huge pages the whole table needs a few thousand TLB entries.
 //
 // Control thread only (no locking). Freed objects go to a free list of their
-// size class and are reused; chunks go back to the kernel when the arena is
-// destroyed. Callers zeroise secrets before release.
+// size class and are reused. When nothing of a size class is in use any more
+// its chunks go back to the kernel (all but one, whose pages are dropped);
+// the rest when the arena is destroyed. Callers zeroise secrets before release.
 #pragma once
 
 #include <cstddef>
@@ -31,6 +32,7 @@ class SlabArena {
   // `bytes` must be what allocate() was given for `memory`.
   void release(void* memory, size_t bytes);
 
+  // Bytes mapped for chunks (whether touched or not), and objects handed out.
   size_t reserved_bytes() const { return reserved_bytes_; }
   size_t objects_in_use() const { return objects_in_use_; }
 
@@ -39,14 +41,17 @@ class SlabArena {
     std::vector<void*> free_objects;
     uint8_t* next = nullptr;  // bump pointer into the newest chunk
     uint8_t* end = nullptr;
+    size_t in_use = 0;
   };
   static size_t class_size(size_t bytes) { return (bytes + kAlignment - 1) & ~(kAlignment - 1); }
   bool grow(SizeClass& size_class, size_t object_bytes);
+  void give_back(SizeClass& size_class, size_t object_bytes);
 
   std::map<size_t, SizeClass> classes_;
   struct Chunk {
     void* base;
     size_t bytes;
+    size_t object_bytes;  // the size class it serves
   };
   std::vector<Chunk> chunks_;
   size_t reserved_bytes_ = 0;
