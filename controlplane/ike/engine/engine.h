@@ -1,0 +1,217 @@
+// The IKEv2 engine (RFC 7296): IKE SAs and their child SAs, the exchanges
+// that make, rekey and delete them, as responder and as initiator. It owns
+// no socket and no thread: datagrams come in through handle_datagram(),
+// replies and requests leave through an IkeTransport, child SAs go to the
+// data plane through an SaInstaller, and poll() drives completions and
+// timers (retransmissions, half-open expiry, liveness, rekeying).
+//
+// Threads: one. Every member function must be called from the thread that
+// owns the engine (segw-controlplane's engine thread; the tests' own).
+//
+// Habits taken from strongSwan and OpenBSD iked: message legality is data
+// (policy/message_rules.h), every exchange ends in exactly one of "answered",
+// "answered with an error notify" or "dropped and counted", and nothing a
+// peer sends before it is authenticated can allocate more than one bounded
+// half-open IKE SA (COOKIEs beyond cookie_threshold).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "controlplane/config/controlplane_config.h"
+#include "controlplane/dp_link/ike_transport.h"
+#include "controlplane/dp_link/sa_installer.h"
+#include "shared/result.h"
+#include "shared/sa_descriptor.h"
+
+namespace segw::cp::ike {
+
+using shared::channel::OuterEndpoint;
+
+struct EngineOptions {
+  uint32_t cookie_threshold = 1000;
+  uint32_t half_open_timeout_s = 30;
+  uint32_t retransmit_timeout_ms = 1000;
+  double retransmit_base = 1.8;
+  uint32_t retransmit_tries = 5;
+  uint32_t max_ike_sas = 1048576;
+  uint16_t natt_port = 4500;
+  // Inbound SPIs carry the data plane's SA table index in their low bits
+  // (dataplane/sad/sa_table.h): log2 of segw-dataplane's sa_capacity.
+  unsigned inbound_spi_index_bits = 18;
+
+  static EngineOptions from(const config::DaemonSection& daemon);
+};
+
+// CLOCK_MONOTONIC nanoseconds; tests substitute their own.
+using Clock = std::function<uint64_t()>;
+
+enum class IkeSaState : uint8_t {
+  kInitSent,      // initiator: IKE_SA_INIT request out
+  kHalfOpen,      // responder: IKE_SA_INIT answered, IKE_AUTH awaited
+  kAuthSent,      // initiator: IKE_AUTH request out
+  kInstalling,    // authenticated; child SAs being installed in the data plane
+  kEstablished,
+  kDeleting,      // our DELETE is out
+  kClosed,        // gone (kept only in events)
+};
+const char* to_string(IkeSaState state);
+
+struct ChildSaInfo {
+  uint32_t inbound_spi = 0;
+  uint32_t outbound_spi = 0;
+  shared::EspAlgorithm algorithm = shared::EspAlgorithm::kAesGcm128;
+  bool esn = false;
+  std::vector<shared::TrafficSelector> local_ts;   // the gateway's side (TSr as responder)
+  std::vector<shared::TrafficSelector> remote_ts;  // the peer's side
+  uint32_t tunnel_id = 0;
+  bool installed = false;
+  uint64_t established_ns = 0;
+  uint64_t rekey_at_ns = 0;   // 0: not scheduled by us
+};
+
+struct IkeSaInfo {
+  uint64_t id = 0;            // engine-wide, never reused
+  uint64_t spi_i = 0;
+  uint64_t spi_r = 0;
+  bool initiator = false;     // our role in this IKE SA
+  IkeSaState state = IkeSaState::kHalfOpen;
+  OuterEndpoint local;
+  OuterEndpoint remote;       // the peer as seen here (NAT-translated)
+  std::string peer_id;        // IDi/IDr text, after authentication
+  std::string profile;
+  bool peer_behind_nat = false;
+  bool local_behind_nat = false;
+  bool udp_encapsulation = false;
+  bool mobike_supported = false;
+  std::optional<shared::IpAddress> internal_ip4;
+  std::optional<shared::IpAddress> internal_ip6;
+  uint32_t tunnel_id = 0;
+  std::string ike_algorithms;  // "aes256gcm16-prfsha256-ecp256"
+  uint64_t established_ns = 0;
+  uint64_t rekey_at_ns = 0;
+  // Initiator: the public address and port the responder reported for us
+  // (EXTERNAL_SOURCE_IP4_NAT_INFO).
+  std::optional<OuterEndpoint> nat_info;
+  std::vector<ChildSaInfo> children;
+};
+
+// What an initiator asks for (segw as initiator: site-to-site, tests, the
+// load tool).
+struct InitiateRequest {
+  std::string profile;            // a [profile]: local_id, auth, proposals
+  OuterEndpoint local;            // our address and port (500)
+  OuterEndpoint remote;           // the responder
+  bool request_ip4 = true;        // CP: INTERNAL_IP4_ADDRESS
+  bool request_ip6 = false;       // CP: INTERNAL_IP6_ADDRESS
+  bool request_nat_info = false;  // CP: EXTERNAL_SOURCE_IP4_NAT_INFO (attribute 23)
+  std::vector<shared::TrafficSelector> local_ts;   // default: any (per requested family)
+  std::vector<shared::TrafficSelector> remote_ts;  // default: any
+  bool install_children = true;   // false: load tools that carry no traffic
+};
+
+enum class EngineEventKind : uint8_t {
+  kEstablished,     // IKE SA authenticated and its first child installed
+  kFailed,          // an IKE SA did not come up (reason in detail)
+  kChildInstalled,  // an additional or rekeyed child SA is up
+  kChildDeleted,
+  kIkeRekeyed,      // detail: the new IKE SA id
+  kDeleted,         // IKE SA gone (peer DELETE, our DELETE, liveness, expiry)
+};
+const char* to_string(EngineEventKind kind);
+
+struct EngineEvent {
+  EngineEventKind kind = EngineEventKind::kEstablished;
+  uint64_t ike_sa = 0;
+  std::string detail;
+  // EXTERNAL_SOURCE_IP4_NAT_INFO-style mapping at the time of the event.
+  std::optional<shared::IpAddress> internal_ip4;
+  OuterEndpoint remote;
+};
+
+#define SEGW_ENGINE_COUNTERS(X)                                                       \
+  X(datagrams)                /* every datagram handed to the engine */               \
+  X(dropped_malformed)        /* did not decode (before authentication: dropped) */   \
+  X(dropped_unknown_spi)      /* no IKE SA for the SPIs */                            \
+  X(dropped_message_id)       /* outside the window */                                \
+  X(dropped_icv)              /* SK payload failed its integrity check */             \
+  X(dropped_invalid)          /* decoded but not a legal message for its exchange */  \
+  X(dropped_unexpected)       /* a response to nothing, or in the wrong state */      \
+  X(retransmitted_responses)  /* cached response re-sent for a repeated request */   \
+  X(retransmitted_requests)                                                           \
+  X(cookies_sent)                                                                     \
+  X(invalid_ke_sent)                                                                  \
+  X(no_proposal_chosen)                                                               \
+  X(auth_failed)                                                                      \
+  X(ts_unacceptable)                                                                  \
+  X(address_failures)         /* pools exhausted */                                   \
+  X(invalid_syntax_sent)                                                              \
+  X(ike_sas_established)                                                              \
+  X(ike_sas_failed)                                                                   \
+  X(ike_sas_deleted)                                                                  \
+  X(ike_sas_rekeyed)                                                                  \
+  X(child_sas_installed)                                                              \
+  X(child_sas_rekeyed)                                                                \
+  X(child_sas_deleted)                                                                \
+  X(install_failures)                                                                 \
+  X(half_open_expired)                                                                \
+  X(liveness_failures)                                                                \
+  X(send_errors)
+
+struct EngineStats {
+#define SEGW_ENGINE_COUNTER_FIELD(name) uint64_t name = 0;
+  SEGW_ENGINE_COUNTERS(SEGW_ENGINE_COUNTER_FIELD)
+#undef SEGW_ENGINE_COUNTER_FIELD
+  uint64_t half_open = 0;    // gauges
+  uint64_t established = 0;
+};
+
+class Engine {
+ public:
+  // Builds the runtime policy from the configuration: proposal policies,
+  // certificates, private keys, CA stores and pools. Errors: a file that
+  // does not load, an ESP proposal the data plane cannot run.
+  static shared::Result<std::unique_ptr<Engine>> create(const config::ControlPlaneConfig& config,
+                                                        const EngineOptions& options,
+                                                        dp_link::IkeTransport& transport,
+                                                        dp_link::SaInstaller& installer,
+                                                        Clock clock = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // One received IKE datagram (marker already stripped). Never throws.
+  void handle_datagram(const dp_link::IkeDatagram& datagram);
+  // Data-plane completions and due timers. Call often (each loop).
+  void poll();
+  // The next time poll() has a timer to run (CLOCK_MONOTONIC ns); 0: none.
+  uint64_t next_deadline_ns() const;
+
+  // Starts an IKE SA as initiator; returns its id. It comes up (or fails)
+  // through later handle_datagram()/poll() calls: see events.
+  shared::Result<uint64_t> initiate(const InitiateRequest& request);
+  // Sends a DELETE for the IKE SA (its children go with it).
+  shared::Status terminate(uint64_t ike_sa_id);
+  // Rekeys the IKE SA's first child SA now (CREATE_CHILD_SA with REKEY_SA).
+  shared::Status rekey_child(uint64_t ike_sa_id);
+  // Rekeys the IKE SA itself now.
+  shared::Status rekey_ike(uint64_t ike_sa_id);
+
+  std::vector<IkeSaInfo> ike_sas() const;
+  std::optional<IkeSaInfo> ike_sa(uint64_t id) const;
+  const EngineStats& stats() const;
+  void set_event_handler(std::function<void(const EngineEvent&)> handler);
+
+  class Impl;
+
+ private:
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace segw::cp::ike

@@ -1,0 +1,255 @@
+// Internal state of the IKEv2 engine (engine.h): runtime profiles, IKE SAs,
+// child SAs and requests in flight. Only engine*.cc include this.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "controlplane/crypto/auth.h"
+#include "controlplane/crypto/dh.h"
+#include "controlplane/crypto/key_derivation.h"
+#include "controlplane/crypto/sk_protection.h"
+#include "controlplane/crypto/x509.h"
+#include "controlplane/ike/codec/message.h"
+#include "controlplane/ike/engine/engine.h"
+#include "controlplane/policy/pool.h"
+#include "controlplane/policy/proposals.h"
+
+namespace segw::cp::ike {
+
+// A [profile] made ready to use: parsed proposals, loaded keys, CA store.
+struct RuntimeProfile {
+  const config::ProfileSection* section = nullptr;
+  std::optional<policy::ProposalPolicy> ike;
+  std::optional<policy::ProposalPolicy> esp;
+  std::optional<crypto::Certificate> certificate;
+  std::optional<crypto::PrivateKey> private_key;
+  std::optional<crypto::CertificateStore> cas;
+  std::vector<uint8_t> ca_hashes;  // CERTREQ: SHA-1 of each CA's SubjectPublicKeyInfo
+  policy::AddressPool* pool4 = nullptr;
+  policy::AddressPool* pool6 = nullptr;
+  std::vector<shared::TrafficSelector> local_ts;
+  IdPayload local_id;
+};
+
+enum class RequestKind : uint8_t {
+  kIkeSaInit,
+  kIkeAuth,
+  kLiveness,
+  kDeleteIke,
+  kDeleteChild,
+  kRekeyChild,
+  kRekeyIke,
+};
+
+struct ChildSa {
+  ChildSaInfo info;
+  std::optional<policy::SelectedProposal> proposal;
+  bool rekeyed = false;        // a newer child replaced it; deleted soon
+  uint64_t retire_at_ns = 0;   // rekeyed: delete it ourselves if the peer has not
+};
+
+// A request of ours waiting for its response (window size 1).
+struct OutstandingRequest {
+  RequestKind kind = RequestKind::kLiveness;
+  uint32_t message_id = 0;
+  std::vector<uint8_t> bytes;
+  uint64_t next_send_ns = 0;
+  uint32_t tries = 0;
+  // Per kind: the child concerned (inbound SPI), a rekey's new SPIs, nonce,
+  // D-H key and the SA payload offered.
+  uint32_t child_inbound_spi = 0;
+  uint32_t new_inbound_spi = 0;
+  uint64_t new_ike_spi = 0;
+  std::vector<uint8_t> nonce;
+  std::optional<crypto::DhKeyPair> dh;
+  SaPayload offered;
+};
+
+struct PendingInstall {
+  uint64_t ike_sa = 0;
+  std::vector<std::future<dp_link::CommandResult>> results;
+  std::function<void(bool ok, const std::string& why)> done;
+};
+
+struct IkeSa {
+  uint64_t id = 0;
+  uint64_t lease_owner = 0;   // stays the same across IKE rekeys
+  bool initiator = false;     // original initiator of this IKE SA is us
+  IkeSaState state = IkeSaState::kHalfOpen;
+  uint64_t spi_i = 0;
+  uint64_t spi_r = 0;
+  OuterEndpoint local;
+  OuterEndpoint remote;
+  uint16_t port_id = 0;
+  RuntimeProfile* profile = nullptr;
+  std::optional<policy::SelectedProposal> proposal;
+  crypto::PrfAlgorithm prf = crypto::PrfAlgorithm::kHmacSha2_256;
+  crypto::SecureBytes sk_d;
+  crypto::SecureBytes sk_pi;
+  crypto::SecureBytes sk_pr;
+  std::optional<crypto::SkCipher> in_cipher;
+  std::optional<crypto::SkCipher> out_cipher;
+  std::vector<uint8_t> nonce_i;
+  std::vector<uint8_t> nonce_r;
+  std::vector<uint8_t> init_request;   // the initiator's IKE_SA_INIT message
+  std::vector<uint8_t> init_response;  // the responder's
+  std::optional<crypto::DhKeyPair> dh;  // initiator, until the IKE_SA_INIT response
+  std::vector<uint8_t> cookie;          // initiator: echoed COOKIE
+  bool peer_behind_nat = false;
+  bool local_behind_nat = false;
+  bool udp_encapsulation = false;
+  bool mobike = false;
+  std::vector<HashAlgorithm> peer_signature_hashes;
+  IdPayload peer_id;
+  std::string peer_id_text;
+  // Responder side of the window: the last request answered and its answer.
+  uint32_t expected_request_id = 0;
+  bool have_last_response = false;
+  uint32_t last_response_id = 0;
+  std::vector<uint8_t> last_response;
+  bool request_in_progress = false;  // an answer waits for the data plane
+  // Requester side.
+  uint32_t next_request_id = 0;
+  std::optional<OutstandingRequest> outstanding;
+  std::vector<ChildSa> children;
+  uint32_t tunnel_id = 0;
+  std::optional<policy::Lease> lease4;
+  std::optional<policy::Lease> lease6;
+  uint64_t created_ns = 0;
+  uint64_t established_ns = 0;
+  uint64_t last_heard_ns = 0;
+  uint64_t rekey_at_ns = 0;
+  uint64_t retire_at_ns = 0;  // rekeyed or deleting: gone by then whatever the peer does
+  uint64_t armed_ns = 0;      // the deadline in the timer queue
+  InitiateRequest initiate;   // initiator: what was asked
+  bool rekeyed = false;       // replaced by a newer IKE SA (children moved)
+  std::optional<OuterEndpoint> nat_info;  // initiator: EXTERNAL_SOURCE_IP4_NAT_INFO received
+};
+
+class Engine::Impl {
+ public:
+  Impl(const config::ControlPlaneConfig& config, const EngineOptions& options,
+       dp_link::IkeTransport& transport, dp_link::SaInstaller& installer, Clock clock);
+  shared::Status load();
+
+  void handle_datagram(const dp_link::IkeDatagram& datagram);
+  void poll();
+  uint64_t next_deadline_ns() const;
+  shared::Result<uint64_t> initiate(const InitiateRequest& request);
+  shared::Status terminate(uint64_t id);
+  shared::Status rekey_child(uint64_t id);
+  shared::Status rekey_ike(uint64_t id);
+  std::vector<IkeSaInfo> ike_sas() const;
+  std::optional<IkeSaInfo> ike_sa(uint64_t id) const;
+  const EngineStats& stats() const { return stats_; }
+  void set_event_handler(std::function<void(const EngineEvent&)> handler) {
+    event_handler_ = std::move(handler);
+  }
+
+ private:
+  // Receiving.
+  void responder_init(const dp_link::IkeDatagram& datagram, const IkeHeader& header);
+  void initiator_init_response(const dp_link::IkeDatagram& datagram, const IkeHeader& header);
+  void handle_request(IkeSa& sa, const dp_link::IkeDatagram& datagram, const IkeHeader& header);
+  void handle_response(IkeSa& sa, const dp_link::IkeDatagram& datagram, const IkeHeader& header);
+  void responder_auth(IkeSa& sa, const dp_link::IkeDatagram& datagram, const IkeHeader& header,
+                      const std::vector<Payload>& inner);
+  void responder_informational(IkeSa& sa, const dp_link::IkeDatagram& datagram,
+                               const IkeHeader& header, const std::vector<Payload>& inner);
+  void responder_create_child(IkeSa& sa, const dp_link::IkeDatagram& datagram,
+                              const IkeHeader& header, const std::vector<Payload>& inner);
+  void responder_rekey_ike(IkeSa& sa, const dp_link::IkeDatagram& datagram,
+                           const IkeHeader& header, const std::vector<Payload>& inner,
+                           const SaPayload& sa_payload);
+  void initiator_auth_response(IkeSa& sa, OutstandingRequest& request, const std::vector<Payload>& inner);
+  void initiator_rekey_child_response(IkeSa& sa, OutstandingRequest& request,
+                                      const std::vector<Payload>& inner);
+  void initiator_rekey_ike_response(IkeSa& sa, OutstandingRequest& request,
+                                    const std::vector<Payload>& inner);
+
+  // Sending.
+  void send_response(IkeSa& sa, const dp_link::IkeDatagram& request, const IkeHeader& header,
+                     const std::vector<Payload>& payloads);
+  void send_unprotected_error(const dp_link::IkeDatagram& request, const IkeHeader& header,
+                              NotifyPayload notify);
+  shared::Status send_request(IkeSa& sa, RequestKind kind, ExchangeType exchange,
+                              const std::vector<Payload>& payloads, OutstandingRequest extra = {});
+  void transmit(IkeSa& sa, const std::vector<uint8_t>& bytes);
+  void send_ike_auth(IkeSa& sa);
+  void send_ike_sa_init(IkeSa& sa);
+
+  // Authentication.
+  shared::Status verify_peer_auth(IkeSa& sa, const IdPayload& peer_id,
+                                  const std::vector<Payload>& inner, bool peer_is_initiator);
+  shared::Result<std::vector<Payload>> own_auth_payloads(IkeSa& sa, bool we_are_initiator);
+
+  // Child SAs.
+  uint32_t allocate_inbound_spi();
+  void release_inbound_spi(uint32_t spi);
+  shared::Result<std::vector<std::future<dp_link::CommandResult>>> install_child(
+      IkeSa& sa, ChildSa& child, const crypto::ChildSaKeys& keys, bool we_are_initiator);
+  void remove_child_from_data_plane(const ChildSa& child);
+  shared::PathDescriptor path_of(const IkeSa& sa) const;
+  void wait_for(uint64_t ike_sa, std::vector<std::future<dp_link::CommandResult>> results,
+                std::function<void(bool ok, const std::string& why)> done);
+  std::vector<Payload> cp_reply(IkeSa& sa, const CpPayload& request, bool* address_failure);
+
+  // Life cycle.
+  IkeSa& create_sa(bool initiator);
+  // The IKE SA that replaces `old` after a rekey: children, leases, path and
+  // identity move over; `old` keeps nothing but its keys (for its DELETE).
+  IkeSa& successor_of(IkeSa& old, bool initiator, uint64_t spi_i, uint64_t spi_r);
+  void establish(IkeSa& sa);
+  void close_sa(IkeSa& sa, EngineEventKind kind, const std::string& why);
+  void schedule(IkeSa& sa);
+  void on_timer(IkeSa& sa);
+  void emit(EngineEventKind kind, const IkeSa& sa, const std::string& detail);
+  IkeSa* find(uint64_t id);
+  const IkeSa* find(uint64_t id) const;
+  RuntimeProfile* init_profile(const shared::IpAddress& local);
+  RuntimeProfile* profile_named(const std::string& name);
+  RuntimeProfile* profile_for(const IdPayload& id);
+  std::vector<uint8_t> cookie_for(const dp_link::IkeDatagram& datagram, uint64_t spi_i,
+                                  std::span<const uint8_t> nonce) const;
+  IkeSaInfo info_of(const IkeSa& sa) const;
+  uint64_t now() const { return clock_(); }
+
+  const config::ControlPlaneConfig& config_;
+  EngineOptions options_;
+  dp_link::IkeTransport& transport_;
+  dp_link::SaInstaller& installer_;
+  Clock clock_;
+  std::function<void(const EngineEvent&)> event_handler_;
+  EngineStats stats_;
+
+  std::vector<std::unique_ptr<RuntimeProfile>> profiles_;
+  std::map<std::string, policy::AddressPool, std::less<>> pools_;
+  std::vector<uint8_t> cookie_secret_;
+
+  uint64_t next_id_ = 1;
+  uint32_t next_tunnel_id_ = 1;
+  std::unordered_map<uint64_t, std::unique_ptr<IkeSa>> sas_;
+  std::unordered_map<uint64_t, uint64_t> by_local_spi_;
+  // Half-open responder SAs by (SPIi, peer address, peer port): a repeated
+  // IKE_SA_INIT finds its answer, a new one from elsewhere gets a new SA.
+  std::map<std::tuple<uint64_t, shared::IpAddress, uint16_t>, uint64_t> half_open_;
+  std::unordered_set<uint32_t> inbound_indices_;
+  std::priority_queue<std::pair<uint64_t, uint64_t>, std::vector<std::pair<uint64_t, uint64_t>>,
+                      std::greater<>>
+      timers_;
+  std::deque<PendingInstall> pending_;
+  std::deque<std::future<dp_link::CommandResult>> removals_;
+};
+
+}  // namespace segw::cp::ike
