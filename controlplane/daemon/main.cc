@@ -1,0 +1,282 @@
+// segw-controlplane: the IKEv2 daemon. Reads its configuration
+// (configs/controlplane.md; the embedded default without -c), opens its IKE
+// transport (segw-dataplane's punt/inject rings, or kernel UDP sockets) and
+// runs the IKE engine on one thread; child SAs go to the data plane through
+// the same channel. Logs one line per IKE SA event on stdout.
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <deque>
+#include <future>
+#include <iostream>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <boost/program_options.hpp>
+
+#include "controlplane/config/controlplane_config.h"
+#include "controlplane/dp_link/data_plane_link.h"
+#include "controlplane/ike/engine/engine.h"
+#include "controlplane/transport/udp_transport.h"
+
+namespace po = boost::program_options;
+namespace config = segw::cp::config;
+namespace dp_link = segw::cp::dp_link;
+namespace ike = segw::cp::ike;
+
+namespace {
+
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitUsage = 2,
+  kExitConfig = 5,
+  kExitTransport = 3,
+};
+
+std::atomic<bool> stop_requested{false};
+int wake_fd = -1;
+
+void on_signal(int) {
+  stop_requested.store(true);
+  uint64_t one = 1;
+  if (wake_fd >= 0) (void)!write(wake_fd, &one, sizeof one);
+}
+
+// SAs of an IKE-only run (transport = udp): accepted and forgotten, keys
+// wiped at once. Development and the IKE benchmark, where no data plane
+// carries ESP.
+class DiscardingSaInstaller final : public dp_link::SaInstaller {
+ public:
+  using Future = segw::shared::Result<std::future<dp_link::CommandResult>>;
+  Future install(const segw::shared::SaDescriptor&) override { return ok(); }
+  Future remove(uint32_t, segw::shared::SaDirection) override { return ok(); }
+  Future update_path(uint32_t, const segw::shared::PathDescriptor&) override { return ok(); }
+  Future update_selectors(uint32_t, segw::shared::SaDirection, std::span<const segw::shared::TrafficSelector>,
+                          std::span<const segw::shared::TrafficSelector>) override {
+    return ok();
+  }
+
+ private:
+  static Future ok() {
+    std::promise<dp_link::CommandResult> promise;
+    promise.set_value(dp_link::CommandResult{});
+    return promise.get_future();
+  }
+};
+
+// Datagrams from the transport's thread to the engine's.
+class Inbox {
+ public:
+  void push(const dp_link::IkeDatagram& datagram) {
+    {
+      std::lock_guard lock(mutex_);
+      if (queue_.size() >= kLimit) {
+        ++dropped_;
+        return;
+      }
+      queue_.push_back(datagram);
+    }
+    uint64_t one = 1;
+    (void)!write(wake_fd, &one, sizeof one);
+  }
+  std::deque<dp_link::IkeDatagram> take() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(queue_, {});
+  }
+  uint64_t dropped() const {
+    std::lock_guard lock(mutex_);
+    return dropped_;
+  }
+
+ private:
+  // A flood beyond this waits in no queue: IKE retransmits what matters.
+  static constexpr size_t kLimit = 65536;
+  mutable std::mutex mutex_;
+  std::deque<dp_link::IkeDatagram> queue_;
+  uint64_t dropped_ = 0;
+};
+
+std::string endpoint(const segw::shared::channel::OuterEndpoint& e) {
+  std::string text;
+  if (e.address.is_ipv6()) text.push_back('[');
+  text.append(e.address.to_string());
+  if (e.address.is_ipv6()) text.push_back(']');
+  text.push_back(':');
+  text.append(std::to_string(e.port));
+  return text;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  po::options_description options("segw-controlplane options");
+  std::string config_path;
+  double duration = 0;
+  unsigned status_interval = 0;
+  options.add_options()
+      ("help,h", "this text")
+      ("config,c", po::value<std::string>(&config_path), "configuration file (default: the embedded one, "
+                                                         "configs/controlplane-default.conf)")
+      ("check-config", "load and validate the configuration (files, proposals, pools), then exit")
+      ("print-default-config", "print the embedded default configuration and exit")
+      ("duration", po::value<double>(&duration), "stop after this many seconds (tests, demos)")
+      ("status-interval", po::value<unsigned>(&status_interval), "print IKE SA counts every N seconds");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, options), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::cerr << "segw-controlplane: " << e.what() << "\n" << options;
+    return kExitUsage;
+  }
+  if (vm.count("help")) {
+    std::cout << "Usage: segw-controlplane [-c FILE] [options]\n\n" << options
+              << "\nExit codes: 0 ok, 2 usage, 3 transport (no data plane region, cannot bind), "
+                 "5 configuration\n";
+    return kExitOk;
+  }
+  if (vm.count("print-default-config")) {
+    std::cout << config::embedded_default_config();
+    return kExitOk;
+  }
+  auto loaded = config_path.empty()
+                    ? config::parse_controlplane_config(config::embedded_default_config(), "(embedded default)")
+                    : config::load_controlplane_config(config_path);
+  if (!loaded) {
+    std::cerr << "segw-controlplane: " << loaded.error() << "\n";
+    return kExitConfig;
+  }
+  const config::ControlPlaneConfig& cfg = *loaded;
+  ike::EngineOptions engine_options = ike::EngineOptions::from(cfg.daemon);
+
+  if (vm.count("check-config")) {
+    // Build the engine for real (certificates, keys, CA stores, pools)
+    // against a transport that sends nothing.
+    struct NoTransport final : dp_link::IkeTransport {
+      segw::shared::Status send(const dp_link::IkeDatagram&) override { return {}; }
+      void set_receiver(dp_link::IkeReceiver) override {}
+    } transport;
+    DiscardingSaInstaller installer;
+    auto engine = ike::Engine::create(cfg, engine_options, transport, installer);
+    if (!engine) {
+      std::cerr << "segw-controlplane: " << engine.error() << "\n";
+      return kExitConfig;
+    }
+    std::cout << "segw-controlplane: configuration " << (config_path.empty() ? "(embedded default)" : config_path)
+              << " is valid: " << cfg.profiles.size() << " profile(s), " << cfg.pools.size() << " pool(s)\n";
+    return kExitOk;
+  }
+
+  wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  Inbox inbox;
+  std::unique_ptr<segw::cp::transport::UdpTransport> udp;
+  std::unique_ptr<dp_link::DataPlaneLink> link;
+  DiscardingSaInstaller discarding;
+  dp_link::IkeTransport* transport = nullptr;
+  dp_link::SaInstaller* installer = nullptr;
+  if (cfg.daemon.transport == config::TransportKind::kUdp) {
+    segw::cp::transport::UdpTransportOptions udp_options;
+    udp_options.listen_addresses = cfg.daemon.listen;
+    udp_options.ike_port = cfg.daemon.ike_port;
+    udp_options.natt_port = cfg.daemon.natt_port;
+    auto opened = segw::cp::transport::UdpTransport::open(udp_options);
+    if (!opened) {
+      std::cerr << "segw-controlplane: " << opened.error() << "\n";
+      return kExitTransport;
+    }
+    udp = std::move(*opened);
+    transport = udp.get();
+    installer = &discarding;
+    std::printf("segw-controlplane: IKE on UDP %u/%u (no data plane: child SAs are not installed)\n",
+                cfg.daemon.ike_port, cfg.daemon.natt_port);
+  } else {
+    dp_link::DataPlaneLinkOptions link_options;
+    link_options.region_name = cfg.daemon.channel;
+    link_options.directory = cfg.daemon.channel_directory;
+    auto attached = dp_link::DataPlaneLink::attach(link_options);
+    if (!attached) {
+      std::cerr << "segw-controlplane: " << attached.error() << "\n";
+      return kExitTransport;
+    }
+    link = std::move(*attached);
+    transport = link.get();
+    installer = link.get();
+    std::printf("segw-controlplane: attached to segw-dataplane channel '%s'\n", cfg.daemon.channel.c_str());
+  }
+  auto engine = ike::Engine::create(cfg, engine_options, *transport, *installer);
+  if (!engine) {
+    std::cerr << "segw-controlplane: " << engine.error() << "\n";
+    return kExitConfig;
+  }
+  ike::Engine& ikev2 = **engine;
+  ikev2.set_event_handler([&ikev2](const ike::EngineEvent& event) {
+    std::string line = std::string("segw-controlplane: IKE SA ") + std::to_string(event.ike_sa) + " " +
+                       ike::to_string(event.kind);
+    if (auto info = ikev2.ike_sa(event.ike_sa)) {
+      if (!info->peer_id.empty()) line += " peer " + info->peer_id;
+      line += " at " + endpoint(info->remote);
+      if (info->internal_ip4) line += " inner " + info->internal_ip4->to_string();
+      if (info->internal_ip6) line += " inner " + info->internal_ip6->to_string();
+      if (info->peer_behind_nat) line += " (behind NAT)";
+      line += " children " + std::to_string(info->children.size());
+    }
+    if (!event.detail.empty()) line += ": " + event.detail;
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  });
+  transport->set_receiver([&inbox](const dp_link::IkeDatagram& datagram) { inbox.push(datagram); });
+  std::printf("segw-controlplane: %zu profile(s) loaded; running\n", cfg.profiles.size());
+  std::fflush(stdout);
+
+  auto started = std::chrono::steady_clock::now();
+  auto last_status = started;
+  while (!stop_requested.load()) {
+    for (auto& datagram : inbox.take()) ikev2.handle_datagram(datagram);
+    ikev2.poll();
+    auto now = std::chrono::steady_clock::now();
+    if (duration > 0 && now - started >= std::chrono::duration<double>(duration)) break;
+    if (status_interval && now - last_status >= std::chrono::seconds(status_interval)) {
+      last_status = now;
+      const auto& s = ikev2.stats();
+      std::printf("segw-controlplane: IKE SAs established %lu (now %zu), failed %lu, deleted %lu, datagrams %lu\n",
+                  (unsigned long)s.ike_sas_established, ikev2.ike_sas().size(), (unsigned long)s.ike_sas_failed,
+                  (unsigned long)s.ike_sas_deleted, (unsigned long)s.datagrams);
+      std::fflush(stdout);
+    }
+    // Sleep until a datagram arrives or the next timer; at most 10 ms so
+    // data-plane completions (futures) are picked up promptly.
+    int timeout_ms = 10;
+    if (uint64_t deadline = ikev2.next_deadline_ns()) {
+      timespec ts{};
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      uint64_t now_ns = uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+      if (deadline <= now_ns)
+        timeout_ms = 0;
+      else
+        timeout_ms = int(std::min<uint64_t>(10, (deadline - now_ns) / 1'000'000 + 1));
+    }
+    pollfd pfd{wake_fd, POLLIN, 0};
+    if (::poll(&pfd, 1, timeout_ms) > 0) {
+      uint64_t value;
+      (void)!read(wake_fd, &value, sizeof value);
+    }
+  }
+  transport->set_receiver({});
+  const auto& s = ikev2.stats();
+  std::printf("segw-controlplane: stopped; IKE SAs established %lu, failed %lu, deleted %lu, rekeyed %lu; "
+              "child SAs installed %lu; datagrams %lu (malformed %lu, ICV %lu, inbox overflow %lu)\n",
+              (unsigned long)s.ike_sas_established, (unsigned long)s.ike_sas_failed, (unsigned long)s.ike_sas_deleted,
+              (unsigned long)s.ike_sas_rekeyed, (unsigned long)s.child_sas_installed, (unsigned long)s.datagrams,
+              (unsigned long)s.dropped_malformed, (unsigned long)s.dropped_icv, (unsigned long)inbox.dropped());
+  return kExitOk;
+}
