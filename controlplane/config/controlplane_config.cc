@@ -719,6 +719,7 @@ Status Loader::read_daemon(const ConfigSection& section) {
     r.fail("fragment_size", "value " + std::to_string(d.fragment_size) + " below " +
                                 std::to_string(kMinFragmentSize) + " (0 turns fragmentation off)");
   d.max_ike_sas = u32(r, "max_ike_sas", 1048576, 1, kMaxUint32);
+  d.dataplane_sa_index_bits = u32(r, "dataplane_sa_index_bits", 18, 1, 32);
   d.log_level = r.text_or("log_level", "info");
   if (d.log_level != "error" && d.log_level != "warning" && d.log_level != "info" &&
       d.log_level != "debug")

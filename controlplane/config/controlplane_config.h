@@ -157,6 +157,9 @@ struct DaemonSection {
   uint32_t retransmit_tries = 5;         // then the exchange (and the IKE SA) fails
   uint32_t fragment_size = 1280;         // RFC 7383 fragments at most this (incl. IP/UDP); 0 = never fragment
   uint32_t max_ike_sas = 1048576;        // refuse new IKE SAs beyond this (TEMPORARY_FAILURE / drop)
+  // log2 of segw-dataplane's sa_capacity: inbound SPIs carry the data
+  // plane's table index in this many low bits, so ours never collide there.
+  uint32_t dataplane_sa_index_bits = 18;
   std::string log_level = "info";        // error | warning | info | debug
 };
 

@@ -76,6 +76,7 @@ EngineOptions EngineOptions::from(const config::DaemonSection& daemon) {
   options.retransmit_tries = daemon.retransmit_tries;
   options.max_ike_sas = daemon.max_ike_sas;
   options.natt_port = daemon.natt_port;
+  options.inbound_spi_index_bits = daemon.dataplane_sa_index_bits;
   return options;
 }
 
