@@ -16,6 +16,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev libssl-dev
   python3-scapy tshark tcpreplay iproute2 procps
   spin
+  charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
+  iptables conntrack iputils-ping openssl
 )
 
 missing=()

@@ -209,6 +209,26 @@ int main(int argc, char** argv) {
       return kExitTransport;
     }
     link = std::move(*attached);
+    // SAs a previous segw-controlplane left in the data plane: their IKE
+    // SAs (and keys) died with it, so nothing can rekey or delete them and
+    // their tunnel ids would collide with ours. They go; the devices notice
+    // (liveness, rekey) and attach again.
+    auto resumed = link->resume([](const segw::shared::channel::SaInventoryRecord&) {
+      return std::optional<segw::shared::SaDescriptor>{};
+    });
+    if (!resumed) {
+      std::cerr << "segw-controlplane: reading the data plane's SA inventory: " << resumed.error() << "\n";
+      return kExitTransport;
+    }
+    if (!resumed->orphans.empty()) {
+      size_t removed = 0;
+      for (const auto& orphan : resumed->orphans) {
+        auto future = link->remove(orphan.spi, orphan.direction);
+        if (future && future->get().ok()) ++removed;
+      }
+      std::printf("segw-controlplane: removed %zu of %zu SAs left by a previous control plane\n", removed,
+                  resumed->orphans.size());
+    }
     transport = link.get();
     installer = link.get();
     std::printf("segw-controlplane: attached to segw-dataplane channel '%s'\n", cfg.daemon.channel.c_str());

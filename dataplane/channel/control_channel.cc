@@ -200,18 +200,20 @@ bool ControlChannel::poll_injects() {
   bool worked = false;
   for (unsigned i = 0; i < kIkeBatch; ++i) {
     // Leave the packet in the region while worker 0's ring is full.
-    if (rte_ring_free_count(setup_.inject_ring) == 0) break;
+    if (rte_ring_free_count(setup_.inject_ring) < kMaxInjectFrames) break;
     std::span<shared::channel::InjectPacket> slot = ring.peek(1);
     if (slot.empty()) break;
     worked = true;
-    rte_mbuf* frame = nullptr;
-    InjectResult result = build_inject_frame(slot[0], setup_.inject, ipv4_id_++, &frame);
+    rte_mbuf* frames[kMaxInjectFrames];
+    unsigned count = 0;
+    InjectResult result = build_inject_frames(slot[0], setup_.inject, ipv4_id_++, frames, &count);
     ring.release(1);
-    if (result == InjectResult::kOk && rte_ring_enqueue(setup_.inject_ring, frame) == 0) {
+    if (result == InjectResult::kOk &&
+        rte_ring_enqueue_bulk(setup_.inject_ring, reinterpret_cast<void**>(frames), count, nullptr) == count) {
       counters.injected.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    if (frame != nullptr) rte_pktmbuf_free(frame);
+    if (count != 0) rte_pktmbuf_free_bulk(frames, count);
     uint64_t errors = counters.inject_errors.fetch_add(1, std::memory_order_relaxed) + 1;
     if (should_log(errors)) {
       std::printf("segw-dataplane: channel: inject refused: %s (error %lu)\n", to_string(result),

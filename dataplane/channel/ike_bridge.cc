@@ -19,6 +19,7 @@ namespace {
 constexpr uint16_t kAnyAccessPort = 0xffff;
 constexpr uint8_t kInjectTtl = 64;
 constexpr uint32_t kMarkerBytes = 4;
+constexpr uint8_t kIpv6FragmentHeader = 44;  // RFC 8200 4.5
 
 bool valid_address(const IpAddress& address) {
   if (address.is_ipv4()) {
@@ -54,8 +55,11 @@ const char* to_string(InjectResult result) {
 
 PuntResult build_punt_packet(const rte_mbuf* frame, uint64_t arrival_ns, PuntPacket& out) {
   uint32_t udp_offset = frame->l2_len + frame->l3_len;
-  if (frame->l4_len != sizeof(rte_udp_hdr) || frame->data_len != frame->pkt_len ||
-      frame->pkt_len < udp_offset + sizeof(rte_udp_hdr))
+  // A reassembled datagram (an IKE_AUTH with certificates is often larger
+  // than the path MTU) is a chain: the headers are in its first segment,
+  // the payload is read across segments below.
+  if (frame->l4_len != sizeof(rte_udp_hdr) || frame->pkt_len < udp_offset + sizeof(rte_udp_hdr) ||
+      frame->data_len < udp_offset + sizeof(rte_udp_hdr))
     return PuntResult::kMalformed;
   const uint8_t* l3 = rte_pktmbuf_mtod_offset(frame, const uint8_t*, frame->l2_len);
   auto* udp = rte_pktmbuf_mtod_offset(frame, const rte_udp_hdr*, udp_offset);
@@ -72,8 +76,12 @@ PuntResult build_punt_packet(const rte_mbuf* frame, uint64_t arrival_ns, PuntPac
   }
   out.source.port = rte_be_to_cpu_16(udp->src_port);
   out.destination.port = rte_be_to_cpu_16(udp->dst_port);
-  const uint8_t* payload = reinterpret_cast<const uint8_t*>(udp + 1);
   uint32_t payload_length = frame->pkt_len - udp_offset - sizeof(rte_udp_hdr);
+  if (payload_length > shared::channel::kMaxIkePacketBytes + kMarkerBytes) return PuntResult::kTooBig;
+  uint8_t linear[shared::channel::kMaxIkePacketBytes + kMarkerBytes];
+  const auto* payload = static_cast<const uint8_t*>(
+      rte_pktmbuf_read(frame, udp_offset + sizeof(rte_udp_hdr), payload_length, linear));
+  if (payload == nullptr) return PuntResult::kMalformed;
   // classify_access punts UDP/500 as is and UDP/4500 only with the marker.
   if (out.destination.port != shared::kIkePort) {
     if (payload_length < kMarkerBytes || shared::load_be32(payload) != shared::kNonEspMarker)
@@ -88,8 +96,9 @@ PuntResult build_punt_packet(const rte_mbuf* frame, uint64_t arrival_ns, PuntPac
   return PuntResult::kOk;
 }
 
-InjectResult build_inject_frame(const InjectPacket& packet, const InjectFrameSetup& setup, uint16_t ipv4_id,
-                                rte_mbuf** frame) {
+InjectResult build_inject_frames(const InjectPacket& packet, const InjectFrameSetup& setup, uint32_t fragment_id,
+                                 rte_mbuf** frames, unsigned* count) {
+  *count = 0;
   if (packet.version != shared::channel::kMessageVersion) return InjectResult::kUnsupportedVersion;
   if (packet.length == 0 || packet.length > packet.bytes.size()) return InjectResult::kBadLength;
   const IpAddress& source = packet.source.address;
@@ -103,20 +112,10 @@ InjectResult build_inject_frame(const InjectPacket& packet, const InjectFrameSet
   uint32_t ip_header = ipv6 ? sizeof(rte_ipv6_hdr) : sizeof(rte_ipv4_hdr);
   uint32_t udp_length = sizeof(rte_udp_hdr) + (packet.non_esp_marker ? kMarkerBytes : 0) + packet.length;
   uint32_t ip_length = ip_header + udp_length;
-  if (ip_length > setup.access_mtu) return InjectResult::kTooBig;
-  rte_mbuf* m = rte_pktmbuf_alloc(setup.pool);
-  if (m == nullptr) return InjectResult::kNoMbuf;
-  uint32_t frame_length = sizeof(rte_ether_hdr) + ip_length;
-  auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(frame_length)));
-  if (data == nullptr) {  // data room smaller than the MTU allows
-    rte_pktmbuf_free(m);
-    return InjectResult::kTooBig;
-  }
-  auto* eth = reinterpret_cast<rte_ether_hdr*>(data);
-  eth->dst_addr = setup.next_hop_mac;
-  eth->src_addr = setup.access_mac;
-  eth->ether_type = rte_cpu_to_be_16(ipv6 ? RTE_ETHER_TYPE_IPV6 : RTE_ETHER_TYPE_IPV4);
-  uint8_t* l3 = data + sizeof(rte_ether_hdr);
+  // The whole datagram first, contiguous, so the UDP checksum covers it.
+  alignas(8) uint8_t whole[sizeof(rte_ipv6_hdr) + sizeof(rte_udp_hdr) + kMarkerBytes +
+                           shared::channel::kMaxIkePacketBytes];
+  uint8_t* l3 = whole;
   auto* udp = reinterpret_cast<rte_udp_hdr*>(l3 + ip_header);
   udp->src_port = rte_cpu_to_be_16(packet.source.port);
   udp->dst_port = rte_cpu_to_be_16(packet.destination.port);
@@ -128,9 +127,6 @@ InjectResult build_inject_frame(const InjectPacket& packet, const InjectFrameSet
     payload += kMarkerBytes;
   }
   std::memcpy(payload, packet.bytes.data(), packet.length);
-  m->l2_len = sizeof(rte_ether_hdr);
-  m->l3_len = static_cast<uint16_t>(ip_header);
-  m->l4_len = sizeof(rte_udp_hdr);
   if (ipv6) {
     auto* ip = reinterpret_cast<rte_ipv6_hdr*>(l3);
     ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
@@ -146,19 +142,74 @@ InjectResult build_inject_frame(const InjectPacket& packet, const InjectFrameSet
     ip->version_ihl = RTE_IPV4_VHL_DEF;
     ip->type_of_service = 0;
     ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(ip_length));
-    ip->packet_id = rte_cpu_to_be_16(ipv4_id);
+    ip->packet_id = rte_cpu_to_be_16(static_cast<uint16_t>(fragment_id));
     ip->fragment_offset = 0;
     ip->time_to_live = kInjectTtl;
     ip->next_proto_id = shared::kIpProtocolUdp;
     ip->hdr_checksum = 0;
     std::memcpy(&ip->src_addr, source.bytes(), 4);
     std::memcpy(&ip->dst_addr, destination.bytes(), 4);
-    ip->hdr_checksum = rte_ipv4_cksum(ip);
-    // Software checksum: the frame goes out on whatever queue/driver, with
+    // Software checksums: the frame goes out on whatever queue/driver, with
     // no offload flags to rely on.
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
     udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
   }
-  *frame = m;
+  // Fragments carry this much of the UDP datagram each (a multiple of 8).
+  uint32_t fragment_header = ipv6 ? 8 : 0;
+  uint32_t per_fragment = ip_length <= setup.access_mtu
+                              ? udp_length
+                              : (setup.access_mtu - ip_header - fragment_header) & ~7u;
+  if (per_fragment == 0) return InjectResult::kTooBig;
+  unsigned needed = (udp_length + per_fragment - 1) / per_fragment;
+  if (needed > kMaxInjectFrames) return InjectResult::kTooBig;
+  rte_mbuf* built[kMaxInjectFrames];
+  if (rte_pktmbuf_alloc_bulk(setup.pool, built, needed) != 0) return InjectResult::kNoMbuf;
+  for (unsigned i = 0; i < needed; ++i) {
+    uint32_t offset = i * per_fragment;
+    uint32_t chunk = std::min(per_fragment, udp_length - offset);
+    bool more = i + 1 < needed;
+    bool fragmented = needed > 1;
+    uint32_t header = ip_header + (fragmented ? fragment_header : 0);
+    uint32_t frame_length = sizeof(rte_ether_hdr) + header + chunk;
+    auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(built[i], static_cast<uint16_t>(frame_length)));
+    if (data == nullptr) {  // data room smaller than the MTU allows
+      rte_pktmbuf_free_bulk(built, needed);
+      return InjectResult::kTooBig;
+    }
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(data);
+    eth->dst_addr = setup.next_hop_mac;
+    eth->src_addr = setup.access_mac;
+    eth->ether_type = rte_cpu_to_be_16(ipv6 ? RTE_ETHER_TYPE_IPV6 : RTE_ETHER_TYPE_IPV4);
+    uint8_t* out = data + sizeof(rte_ether_hdr);
+    std::memcpy(out, l3, ip_header);
+    if (ipv6 && fragmented) {
+      auto* ip = reinterpret_cast<rte_ipv6_hdr*>(out);
+      ip->proto = kIpv6FragmentHeader;
+      ip->payload_len = rte_cpu_to_be_16(static_cast<uint16_t>(fragment_header + chunk));
+      uint8_t* fragment = out + ip_header;
+      fragment[0] = shared::kIpProtocolUdp;
+      fragment[1] = 0;
+      uint16_t offset_field = static_cast<uint16_t>(offset | (more ? 1 : 0));  // offset in 8-byte units << 3
+      fragment[2] = static_cast<uint8_t>(offset_field >> 8);
+      fragment[3] = static_cast<uint8_t>(offset_field);
+      fragment[4] = static_cast<uint8_t>(fragment_id >> 24);
+      fragment[5] = static_cast<uint8_t>(fragment_id >> 16);
+      fragment[6] = static_cast<uint8_t>(fragment_id >> 8);
+      fragment[7] = static_cast<uint8_t>(fragment_id);
+    } else if (!ipv6 && fragmented) {
+      auto* ip = reinterpret_cast<rte_ipv4_hdr*>(out);
+      ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(ip_header + chunk));
+      ip->fragment_offset = rte_cpu_to_be_16(static_cast<uint16_t>((offset / 8) | (more ? RTE_IPV4_HDR_MF_FLAG : 0)));
+      ip->hdr_checksum = 0;
+      ip->hdr_checksum = rte_ipv4_cksum(ip);
+    }
+    std::memcpy(out + header, l3 + ip_header + offset, chunk);
+    built[i]->l2_len = sizeof(rte_ether_hdr);
+    built[i]->l3_len = static_cast<uint16_t>(header);
+    built[i]->l4_len = i == 0 ? sizeof(rte_udp_hdr) : 0;
+    frames[i] = built[i];
+  }
+  *count = needed;
   return InjectResult::kOk;
 }
 

@@ -37,7 +37,7 @@ PuntResult build_punt_packet(const rte_mbuf* frame, uint64_t arrival_ns,
   X(kBadLength, "bad_length", "length 0 or beyond the bytes array")                     \
   X(kBadAddress, "bad_address", "address families differ or are not IPv4/IPv6")       \
   X(kBadPort, "bad_port", "not the access port, or a UDP port of 0")                    \
-  X(kTooBig, "too_big", "IP packet larger than the access MTU")                         \
+  X(kTooBig, "too_big", "more fragments than kMaxInjectFrames at the access MTU")       \
   X(kNoMbuf, "no_mbuf", "packet buffer pool exhausted")
 
 enum class InjectResult : uint8_t {
@@ -59,7 +59,15 @@ struct InjectFrameSetup {
 // Builds Ethernet + IPv4/IPv6 + UDP (+ zero marker when non_esp_marker) +
 // the IKE bytes, checksums filled in software. port_id must be the access
 // port (or 0xffff for "the access port"). On kOk `*frame` is the caller's.
-InjectResult build_inject_frame(const shared::channel::InjectPacket& packet,
-                                const InjectFrameSetup& setup, uint16_t ipv4_id, rte_mbuf** frame);
+// An IKE message larger than the access MTU allows (an IKE_AUTH with
+// certificates) leaves as IP fragments (RFC 791 / RFC 8200 4.5): at most
+// this many frames per message.
+inline constexpr unsigned kMaxInjectFrames = 8;
+
+// Builds the frame(s) of one injected message into frames[0..*count).
+// `fragment_id`: the IPv4 Identification (low 16 bits) or the IPv6 fragment
+// Identification. On error nothing is allocated.
+InjectResult build_inject_frames(const shared::channel::InjectPacket& packet, const InjectFrameSetup& setup,
+                                 uint32_t fragment_id, rte_mbuf** frames, unsigned* count);
 
 }  // namespace segw::dp
