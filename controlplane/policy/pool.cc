@@ -139,6 +139,11 @@ Result<AddressPool> AddressPool::create(const PoolConfig& config) {
     excluded.push_back(0);
     excluded.push_back(static_cast<uint32_t>(pool.slot_count_ - 1));
   }
+  // IPv6 host leases from a prefix: the all-zero interface identifier is the
+  // Subnet-Router anycast address (RFC 4291 2.6.1), no device's to have.
+  if (!ipv4 && prefix && prefix->length <= 126 && pool.lease_length_ == 128 &&
+      config.exclude_network_and_broadcast)
+    excluded.push_back(0);
   std::sort(excluded.begin(), excluded.end());
   excluded.erase(std::unique(excluded.begin(), excluded.end()), excluded.end());
   for (uint32_t slot : excluded) pool.ever_.set(slot);

@@ -46,7 +46,9 @@ struct PoolConfig {
   // address removes the whole /64 that holds it.
   std::vector<IpAddress> excluded;
   // IPv4 prefixes up to /30: the network and broadcast addresses are
-  // excluded too. Ranges never exclude anything implicitly.
+  // excluded too; IPv6 prefixes up to /126 with host leases: the
+  // Subnet-Router anycast address (the prefix itself). Ranges never exclude
+  // anything implicitly.
   bool exclude_network_and_broadcast = true;
   // Prefix length of one lease: 0 picks a host (32 for IPv4, 128 for IPv6).
   // IPv6 also supports 64 (one /64 per device). Must not be shorter than

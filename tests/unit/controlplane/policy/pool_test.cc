@@ -178,14 +178,16 @@ TEST(AddressPoolTest, Ipv6HostLeases) {
   auto pool = make_pool("2001:db8::/64", {ip("2001:db8::1")});
   auto a = pool.lease(1);
   ASSERT_TRUE(a.ok());
-  EXPECT_EQ(a->address, ip("2001:db8::"));
+  // 2001:db8:: is the Subnet-Router anycast address (RFC 4291 2.6.1): never
+  // leased, even on request; ::1 is excluded by configuration.
+  EXPECT_EQ(a->address, ip("2001:db8::2"));
   EXPECT_EQ(a->prefix_length, 128);
-  EXPECT_EQ(pool.lease(2)->address, ip("2001:db8::2"));
+  EXPECT_EQ(pool.lease(2, ip("2001:db8::"))->address, ip("2001:db8::3"));
   EXPECT_EQ(pool.lease(3, ip("2001:db8::1:2"))->address, ip("2001:db8::1:2"));
   // 2^64 slots capped at the first 2^32: a request beyond them is not honoured.
   EXPECT_FALSE(pool.contains(ip("2001:db8::ffff:0:0:1")));
-  EXPECT_EQ(pool.lease(4, ip("2001:db8::ffff:0:0:1"))->address, ip("2001:db8::3"));
-  EXPECT_EQ(pool.stats().size, kMaxPoolSlots - 1);
+  EXPECT_EQ(pool.lease(4, ip("2001:db8::ffff:0:0:1"))->address, ip("2001:db8::4"));
+  EXPECT_EQ(pool.stats().size, kMaxPoolSlots - 2);
   auto range = make_pool("2001:db8::100-2001:db8::1ff");
   EXPECT_EQ(range.stats().size, 256u);
   EXPECT_EQ(range.lease(1)->address, ip("2001:db8::100"));
