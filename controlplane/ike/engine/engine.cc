@@ -528,6 +528,7 @@ void Engine::Impl::on_timer(IkeSa& sa) {
     for (auto& child : sa.children) {
       if (child.retire_at_ns != 0 && t >= child.retire_at_ns && !sa.outstanding) {
         child.retire_at_ns = 0;
+        complete_rekey_outbound(sa, child.info.inbound_spi);
         DeletePayload del;
         del.protocol = ProtocolId::kEsp;
         del.spi_size = 4;
@@ -720,7 +721,7 @@ shared::PathDescriptor Engine::Impl::path_of(const IkeSa& sa) const {
 }
 
 shared::Result<std::vector<std::future<dp_link::CommandResult>>> Engine::Impl::install_child(
-    IkeSa& sa, ChildSa& child, const crypto::ChildSaKeys& keys, bool we_are_initiator) {
+    IkeSa& sa, ChildSa& child, const crypto::ChildSaKeys& keys, bool we_are_initiator, Install directions) {
   const auto& section = *sa.profile->section;
   const auto& properties = shared::properties(child.info.algorithm);
   auto fill = [&](shared::SaDescriptor& d, uint32_t spi, shared::SaDirection direction,
@@ -768,6 +769,14 @@ shared::Result<std::vector<std::future<dp_link::CommandResult>>> Engine::Impl::i
     return shared::make_error(!filled_in ? filled_in.error() : filled_out.error());
   }
   std::vector<std::future<dp_link::CommandResult>> results;
+  if (directions == Install::kOutboundOnly) {
+    shared::secure_zero(inbound);
+    auto only = installer_.install(outbound);
+    shared::secure_zero(outbound);
+    if (!only) return shared::make_error("install outbound SA: " + only.error());
+    results.push_back(std::move(*only));
+    return results;
+  }
   auto first = installer_.install(inbound);
   shared::secure_zero(inbound);
   if (!first) {
@@ -775,6 +784,10 @@ shared::Result<std::vector<std::future<dp_link::CommandResult>>> Engine::Impl::i
     return shared::make_error("install inbound SA: " + first.error());
   }
   results.push_back(std::move(*first));
+  if (directions == Install::kInboundOnly) {
+    shared::secure_zero(outbound);
+    return results;
+  }
   auto second = installer_.install(outbound);
   shared::secure_zero(outbound);
   if (!second) {
@@ -792,10 +805,28 @@ void Engine::Impl::remove_child_from_data_plane(const ChildSa& child) {
   if (child.info.installed) {
     if (auto removed = installer_.remove(child.info.inbound_spi, shared::SaDirection::kInbound))
       removals_.push_back(std::move(*removed));
-    if (auto removed = installer_.remove(child.info.outbound_spi, shared::SaDirection::kOutbound))
-      removals_.push_back(std::move(*removed));
+    if (child.outbound_installed)
+      if (auto removed = installer_.remove(child.info.outbound_spi, shared::SaDirection::kOutbound))
+        removals_.push_back(std::move(*removed));
   }
   release_inbound_spi(child.info.inbound_spi);
+}
+
+void Engine::Impl::complete_rekey_outbound(IkeSa& sa, uint32_t old_inbound_spi) {
+  for (auto& child : sa.children) {
+    if (child.replaces_inbound_spi != old_inbound_spi || child.outbound_installed || !child.pending_keys) continue;
+    // Sent before the old SA's removal: the data plane handles commands in
+    // order, so the tunnel always has an outbound SA.
+    auto results = install_child(sa, child, *child.pending_keys, false, Install::kOutboundOnly);
+    child.pending_keys.reset();
+    child.outbound_installed = true;
+    if (!results) {
+      ++stats_.install_failures;
+      emit(EngineEventKind::kFailed, sa, "rekeyed child's outbound SA: " + results.error());
+      continue;
+    }
+    for (auto& result : *results) removals_.push_back(std::move(result));
+  }
 }
 
 void Engine::Impl::wait_for(uint64_t ike_sa, std::vector<std::future<dp_link::CommandResult>> results,

@@ -646,6 +646,8 @@ void Engine::Impl::responder_informational(IkeSa& sa, const dp_link::IkeDatagram
       for (auto it = sa.children.begin(); it != sa.children.end(); ++it) {
         if (it->info.outbound_spi != value) continue;
         deleted.push_back(spi_bytes(it->info.inbound_spi));
+        uint32_t old_inbound = it->info.inbound_spi;
+        complete_rekey_outbound(sa, old_inbound);  // may not reallocate: no push_back
         remove_child_from_data_plane(*it);
         sa.children.erase(it);
         ++stats_.child_sas_deleted;
@@ -768,7 +770,13 @@ void Engine::Impl::responder_create_child(IkeSa& sa, const dp_link::IkeDatagram&
   child.info.tunnel_id = sa.tunnel_id;
   // For this child the peer is the initiator of the exchange: i2r keys are
   // what it sends, so our inbound (install_child with we_are_initiator false).
-  auto results = install_child(sa, child, *keys, false);
+  // A rekey's outbound SA waits for the old child to go (see ChildSa).
+  if (old) {
+    child.outbound_installed = false;
+    child.pending_keys = *keys;
+    child.replaces_inbound_spi = old->info.inbound_spi;
+  }
+  auto results = install_child(sa, child, *keys, false, old ? Install::kInboundOnly : Install::kBoth);
   if (!results) {
     release_inbound_spi(child.info.inbound_spi);
     ++stats_.install_failures;

@@ -57,6 +57,13 @@ struct ChildSa {
   std::optional<policy::SelectedProposal> proposal;
   bool rekeyed = false;        // a newer child replaced it; deleted soon
   uint64_t retire_at_ns = 0;   // rekeyed: delete it ourselves if the peer has not
+  // Responder of a child rekey: the new outbound SA waits (keys kept here)
+  // until the old child goes, because the initiator installs its new
+  // inbound SA only when our answer arrives: sending on the new SA earlier
+  // would lose packets (strongSwan does the same).
+  bool outbound_installed = true;
+  std::optional<crypto::ChildSaKeys> pending_keys;
+  uint32_t replaces_inbound_spi = 0;  // the child this one rekeyed
 };
 
 // A request of ours waiting for its response (window size 1).
@@ -197,8 +204,14 @@ class Engine::Impl {
   // Child SAs.
   uint32_t allocate_inbound_spi();
   void release_inbound_spi(uint32_t spi);
+  // `directions`: both, or inbound only (a rekey's responder, see ChildSa)
+  // or outbound only (its deferred half).
+  enum class Install : uint8_t { kBoth, kInboundOnly, kOutboundOnly };
   shared::Result<std::vector<std::future<dp_link::CommandResult>>> install_child(
-      IkeSa& sa, ChildSa& child, const crypto::ChildSaKeys& keys, bool we_are_initiator);
+      IkeSa& sa, ChildSa& child, const crypto::ChildSaKeys& keys, bool we_are_initiator,
+      Install directions = Install::kBoth);
+  // Installs the deferred outbound SA of the child that replaces `old_inbound_spi`.
+  void complete_rekey_outbound(IkeSa& sa, uint32_t old_inbound_spi);
   void remove_child_from_data_plane(const ChildSa& child);
   shared::PathDescriptor path_of(const IkeSa& sa) const;
   void wait_for(uint64_t ike_sa, std::vector<std::future<dp_link::CommandResult>> results,

@@ -236,6 +236,67 @@ run_two_devices() {
   responder_stop
 }
 
+# Rekeys under traffic (PSK, GCM suite): a 20 ms ping stream from dev1 to
+# the core host runs while strongSwan rekeys the CHILD_SA and then the
+# IKE_SA; not one echo may be lost (make before break on both ends), the
+# child SPIs change, the tunnel still carries traffic. Then dev1 deletes its
+# IKE SA: with segw as responder, the data plane must be left with no SA.
+child_spis() { swanctl dev1 --list-sas --ike psk-gcm --raw 2>/dev/null | grep -o 'spi-in=[0-9a-f]*' | sort | tr '\n' ' '; }
+ike_spi_of() { swanctl dev1 --list-sas --ike psk-gcm --raw 2>/dev/null | grep -o 'initiator-spi=[0-9a-f]*' | head -1; }
+ping_loss() {  # FILE: "N transmitted, M received" with zero loss
+  local line; line=$(grep -E 'packets transmitted' "$1"); echo "$line"
+  [[ "$line" == *" 0% packet loss"* ]]
+}
+# The data plane's SA count, from its inventory (segwctl-dp dump: "N SAs").
+segw_sa_count() {
+  local n
+  n=$("$IKX_SEGW_BUILD/controlplane/tools/segwctl-dp" --channel "$IKX_PREFIX-segw" --directory "$IKX_DIR/segw" \
+      dump 2>/dev/null | sed -n 's/^\([0-9][0-9]*\) SAs$/\1/p')
+  echo "SAs in the data plane: ${n:-?}"
+  [ "${n:-x}" = "$1" ]
+}
+run_rekey() {
+  local failed0=$failed spis0 spis1 ike0 ike1 vip4 raw pid
+  scenario=rekey
+  echo "== scenario $scenario: child and IKE rekey under traffic, then delete (psk-gcm, responder $IKX_RESPONDER)"
+  nat_flush_conntrack
+  if ! responder_start psk; then check "responder started" false; return 0; fi
+  if ! start_charon "$IKX_NS_DEV1" dev1 "$IKX_DIR/dev1"; then
+    check "initiator started" false; responder_stop; return 0
+  fi
+  swanctl dev1 --initiate --ike psk-gcm --child psk-gcm --timeout 20 > "$IKX_DIR/initiate-rekey.out" 2>&1 || true
+  check "IKE_SA + CHILD_SA established" wait_for_sa dev1 psk-gcm 10
+  raw=$(sa_raw dev1 --ike psk-gcm)
+  vip4=$(sa_field local-vips <<<"$raw" | tr ' ' '\n' | grep -v : || true)
+  spis0=$(child_spis); ike0=$(ike_spi_of)
+  ikx_ns "$IKX_NS_DEV1" ping -I "$vip4" -i 0.02 -c 400 -W 1 "$IKX_CORE_IP" > "$IKX_DIR/rekey-ping.out" 2>&1 &
+  pid=$!
+  sleep 2
+  swanctl dev1 --rekey --child psk-gcm > "$IKX_DIR/rekey-child.out" 2>&1 || true
+  sleep 2
+  swanctl dev1 --rekey --ike psk-gcm > "$IKX_DIR/rekey-ike.out" 2>&1 || true
+  sleep 2
+  swanctl dev1 --rekey --child psk-gcm >> "$IKX_DIR/rekey-child.out" 2>&1 || true
+  wait "$pid" || true
+  spis1=$(child_spis); ike1=$(ike_spi_of)
+  check "no echo lost across child, IKE and child rekeys" ping_loss "$IKX_DIR/rekey-ping.out"
+  check "child SPIs changed" bash -c 'echo "before [$1] after [$2]"; [ -n "$2" ] && [ "$1" != "$2" ]' _ "$spis0" "$spis1"
+  check "IKE SPI changed" bash -c 'echo "before [$1] after [$2]"; [ -n "$2" ] && [ "$1" != "$2" ]' _ "$ike0" "$ike1"
+  check "tunnel carries traffic after the rekeys" ping_check "$IKX_NS_DEV1" "$vip4" "$IKX_CORE_IP"
+  if [ "$IKX_RESPONDER" = segw ]; then
+    check "segw data plane holds exactly one SA pair" segw_sa_count 2
+  fi
+  swanctl dev1 --terminate --ike psk-gcm --timeout 10 > "$IKX_DIR/terminate.out" 2>&1 || true
+  sleep 1
+  if [ "$IKX_RESPONDER" = segw ]; then
+    check "segw data plane empty after the peer's DELETE" segw_sa_count 0
+    check "segw logged the IKE SA deletion" grep -m1 -E "IKE SA [0-9]+ deleted .*: deleted by the peer$" "$IKX_DIR/segw/controlplane.log"
+  fi
+  [ "$failed" = "$failed0" ] || show_logs dev1 gw
+  stop_charon dev1
+  responder_stop
+}
+
 ikx_trap
 topo_create
 certs_generate
@@ -244,6 +305,7 @@ ikx_device_confdir dev1 "$IKX_DEV1_ID" "$IKX_DIR/dev1"
 
 for sc in $scenarios; do run_scenario "$sc"; done
 [ "$IKX_WITH_DEV2" = 1 ] && run_two_devices
+[ "${IKX_WITH_REKEY:-1}" = 1 ] && run_rekey
 
 echo "== $passed checks passed, $failed failed (responder $IKX_RESPONDER, run dir $IKX_DIR)"
 if [ "$failed" != 0 ]; then
