@@ -599,6 +599,7 @@ channel = $IKX_PREFIX-segw
 channel_directory = $IKX_DIR/segw
 dataplane_sa_index_bits = 12
 retransmit_timeout_ms = 500
+retransmit_tries = ${IKX_SEGW_TRIES:-5}
 
 [pool v4]
 range = $IKX_POOL4
@@ -619,7 +620,7 @@ ike_proposals = ${IKX_IKE_PROPOSAL[gcm]}, ${IKX_IKE_PROPOSAL[cbc]}
 esp_proposals = ${IKX_ESP_PROPOSAL[gcm]}-esn-noesn, ${IKX_ESP_PROPOSAL[cbc]}-esn-noesn
 pools = v4, v6
 local_subnets = $IKX_CORE_NET, $IKX_CORE_NET6
-dpd_interval_s = 30
+dpd_interval_s = ${IKX_SEGW_DPD:-30}
 EOF
 }
 

@@ -297,6 +297,34 @@ run_rekey() {
   responder_stop
 }
 
+# Liveness (segw as responder): the device dies without a word (charon
+# killed with SIGKILL); segw's liveness checks (every 2 s here, 2 tries)
+# go unanswered, the IKE SA is declared dead and its SAs leave the data plane.
+run_liveness() {
+  local failed0=$failed
+  scenario=liveness
+  echo "== scenario $scenario: a silent peer is found dead and cleaned up (responder $IKX_RESPONDER)"
+  nat_flush_conntrack
+  if ! IKX_SEGW_DPD=2 IKX_SEGW_TRIES=2 responder_start psk; then check "responder started" false; return 0; fi
+  if ! start_charon "$IKX_NS_DEV1" dev1 "$IKX_DIR/dev1"; then
+    check "initiator started" false; responder_stop; return 0
+  fi
+  swanctl dev1 --initiate --ike psk-gcm --child psk-gcm --timeout 20 > "$IKX_DIR/initiate-liveness.out" 2>&1 || true
+  check "IKE_SA + CHILD_SA established" wait_for_sa dev1 psk-gcm 10
+  check "segw data plane holds the SA pair" segw_sa_count 2
+  kill -KILL "${IKX_CHARON_PID[dev1]}" 2>/dev/null || true
+  local i
+  for i in $(seq 40); do
+    grep -q "peer dead" "$IKX_DIR/segw/controlplane.log" 2>/dev/null && break
+    sleep 0.5
+  done
+  check "segw declared the peer dead" grep -m1 "peer dead" "$IKX_DIR/segw/controlplane.log"
+  check "segw data plane empty" segw_sa_count 0
+  [ "$failed" = "$failed0" ] || show_logs gw
+  stop_charon dev1
+  responder_stop
+}
+
 ikx_trap
 topo_create
 certs_generate
@@ -306,6 +334,7 @@ ikx_device_confdir dev1 "$IKX_DEV1_ID" "$IKX_DIR/dev1"
 for sc in $scenarios; do run_scenario "$sc"; done
 [ "$IKX_WITH_DEV2" = 1 ] && run_two_devices
 [ "${IKX_WITH_REKEY:-1}" = 1 ] && run_rekey
+[ "$IKX_RESPONDER" = segw ] && [ "${IKX_WITH_LIVENESS:-1}" = 1 ] && run_liveness
 
 echo "== $passed checks passed, $failed failed (responder $IKX_RESPONDER, run dir $IKX_DIR)"
 if [ "$failed" != 0 ]; then
