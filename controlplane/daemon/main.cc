@@ -89,6 +89,18 @@ class Inbox {
     std::lock_guard lock(mutex_);
     return std::exchange(queue_, {});
   }
+  void push_event(const segw::shared::channel::Event& event) {
+    {
+      std::lock_guard lock(mutex_);
+      events_.push_back(event);
+    }
+    uint64_t one = 1;
+    (void)!write(wake_fd, &one, sizeof one);
+  }
+  std::deque<segw::shared::channel::Event> take_events() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(events_, {});
+  }
   uint64_t dropped() const {
     std::lock_guard lock(mutex_);
     return dropped_;
@@ -99,6 +111,7 @@ class Inbox {
   static constexpr size_t kLimit = 65536;
   mutable std::mutex mutex_;
   std::deque<dp_link::IkeDatagram> queue_;
+  std::deque<segw::shared::channel::Event> events_;  // rate-limited by the data plane
   uint64_t dropped_ = 0;
 };
 
@@ -255,6 +268,13 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   });
   transport->set_receiver([&inbox](const dp_link::IkeDatagram& datagram) { inbox.push(datagram); });
+  if (link) {
+    // Lifetimes and sequence numbers are counted by the data plane: its
+    // events make the engine rekey (soft) or delete (hard) the child.
+    using segw::shared::channel::EventKind;
+    for (auto kind : {EventKind::kSoftLifetime, EventKind::kHardLifetime, EventKind::kSequenceNearExhaustion})
+      link->subscribe(kind, [&inbox](const segw::shared::channel::Event& event) { inbox.push_event(event); });
+  }
   std::printf("segw-controlplane: %zu profile(s) loaded; running\n", cfg.profiles.size());
   std::fflush(stdout);
 
@@ -262,6 +282,11 @@ int main(int argc, char** argv) {
   auto last_status = started;
   while (!stop_requested.load()) {
     for (auto& datagram : inbox.take()) ikev2.handle_datagram(datagram);
+    for (auto& event : inbox.take_events())
+      ikev2.on_sa_condition(event.spi, event.direction,
+                            event.kind == segw::shared::channel::EventKind::kHardLifetime
+                                ? ike::Engine::SaCondition::kExpired
+                                : ike::Engine::SaCondition::kRekeyWanted);
     ikev2.poll();
     auto now = std::chrono::steady_clock::now();
     if (duration > 0 && now - started >= std::chrono::duration<double>(duration)) break;

@@ -348,6 +348,8 @@ void Engine::Impl::handle_response(IkeSa& sa, const dp_link::IkeDatagram& datagr
     return;
   }
   sa.last_heard_ns = now();
+  // The handlers below may close (free) the SA: only its id is used after.
+  const uint64_t id = sa.id;
   OutstandingRequest request = std::move(*sa.outstanding);
   sa.outstanding.reset();
   switch (request.kind) {
@@ -380,7 +382,7 @@ void Engine::Impl::handle_response(IkeSa& sa, const dp_link::IkeDatagram& datagr
     case RequestKind::kIkeSaInit:
       break;
   }
-  if (find(sa.id)) schedule(sa);
+  if (IkeSa* still = find(id)) schedule(*still);
 }
 
 // ---------------------------------------------------------------- sending
@@ -492,6 +494,7 @@ void Engine::Impl::schedule(IkeSa& sa) {
 
 void Engine::Impl::on_timer(IkeSa& sa) {
   uint64_t t = now();
+  const uint64_t id = sa.id;  // the SA may be closed (freed) below
   sa.armed_ns = 0;
   if (sa.retire_at_ns != 0 && t >= sa.retire_at_ns) {
     close_sa(sa, EngineEventKind::kDeleted,
@@ -562,7 +565,7 @@ void Engine::Impl::on_timer(IkeSa& sa) {
         t >= sa.last_heard_ns + uint64_t(section.dpd_interval_s) * kNsPerSecond)
       (void)send_request(sa, RequestKind::kLiveness, ExchangeType::kInformational, {});
   }
-  if (find(sa.id)) schedule(sa);
+  if (IkeSa* still = find(id)) schedule(*still);
 }
 
 void Engine::Impl::poll() {
@@ -589,6 +592,8 @@ void Engine::Impl::poll() {
     if (!ok) ++stats_.install_failures;
     pending.done(ok, why);
   }
+  stats_.half_open = half_open_.size();
+  stats_.established = sas_.size() - half_open_.size();
   while (!removals_.empty() &&
          removals_.front().wait_for(std::chrono::seconds(0)) == std::future_status::ready)
     removals_.pop_front();
@@ -642,9 +647,15 @@ void Engine::Impl::establish(IkeSa& sa) {
     if (child.info.rekey_at_ns == 0 && !child.rekeyed)
       child.info.rekey_at_ns = sa.established_ns + uint64_t(section.child_lifetime_s) * kNsPerSecond -
                                margin - random_below(uint64_t(section.rekey_jitter_s) * kNsPerSecond + 1);
-  half_open_.erase({sa.spi_i, sa.remote.address, sa.remote.port});
+  leave_half_open(sa);
   emit(EngineEventKind::kEstablished, sa, sa.peer_id_text);
   schedule(sa);
+}
+
+void Engine::Impl::leave_half_open(IkeSa& sa) {
+  if (!sa.half_open_indexed) return;
+  half_open_.erase({sa.spi_i, sa.init_remote.address, sa.init_remote.port});
+  sa.half_open_indexed = false;
 }
 
 void Engine::Impl::close_sa(IkeSa& sa, EngineEventKind kind, const std::string& why) {
@@ -663,7 +674,7 @@ void Engine::Impl::close_sa(IkeSa& sa, EngineEventKind kind, const std::string& 
   }
   sa.state = IkeSaState::kClosed;
   emit(kind, sa, why);
-  half_open_.erase({sa.spi_i, sa.remote.address, sa.remote.port});
+  leave_half_open(sa);
   by_local_spi_.erase(sa.initiator ? sa.spi_i : sa.spi_r);
   sas_.erase(sa.id);  // sa is gone from here on
 }
@@ -838,6 +849,33 @@ void Engine::Impl::wait_for(uint64_t ike_sa, std::vector<std::future<dp_link::Co
   pending_.push_back(std::move(pending));
 }
 
+void Engine::Impl::on_sa_condition(uint32_t spi, shared::SaDirection direction, Engine::SaCondition condition) {
+  // A scan: these events are rate-limited per SA by the data plane and
+  // rare (once per child lifetime), and an index by SPI would have to
+  // follow every child through rekeys and IKE SA moves.
+  for (auto& [id, sa] : sas_) {
+    if (sa->state != IkeSaState::kEstablished || sa->rekeyed) continue;
+    for (auto& child : sa->children) {
+      uint32_t mine = direction == shared::SaDirection::kInbound ? child.info.inbound_spi : child.info.outbound_spi;
+      if (mine != spi || !child.info.installed) continue;
+      if (child.rekeyed) return;  // already replaced; its deletion is under way
+      if (condition == Engine::SaCondition::kRekeyWanted) {
+        ++stats_.data_plane_rekeys;
+        child.info.rekey_at_ns = now();
+      } else {
+        ++stats_.data_plane_expiries;
+        child.rekeyed = true;  // nothing to rekey any more: it is stopped
+        child.info.rekey_at_ns = 0;
+        child.retire_at_ns = now();
+      }
+      sa->armed_ns = 0;
+      schedule(*sa);
+      return;
+    }
+  }
+  ++stats_.unknown_sa_conditions;
+}
+
 // ---------------------------------------------------------------- observation
 
 IkeSaInfo Engine::Impl::info_of(const IkeSa& sa) const {
@@ -902,6 +940,9 @@ shared::Status Engine::terminate(uint64_t id) { return impl_->terminate(id); }
 shared::Status Engine::rekey_child(uint64_t id) { return impl_->rekey_child(id); }
 shared::Status Engine::rekey_ike(uint64_t id) { return impl_->rekey_ike(id); }
 std::vector<IkeSaInfo> Engine::ike_sas() const { return impl_->ike_sas(); }
+void Engine::on_sa_condition(uint32_t spi, shared::SaDirection direction, SaCondition condition) {
+  impl_->on_sa_condition(spi, direction, condition);
+}
 std::optional<IkeSaInfo> Engine::ike_sa(uint64_t id) const { return impl_->ike_sa(id); }
 const EngineStats& Engine::stats() const { return impl_->stats(); }
 void Engine::set_event_handler(std::function<void(const EngineEvent&)> handler) {

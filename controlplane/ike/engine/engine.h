@@ -161,6 +161,9 @@ struct EngineEvent {
   X(install_failures)                                                                 \
   X(half_open_expired)                                                                \
   X(liveness_failures)                                                                \
+  X(data_plane_rekeys)        /* rekeys asked for by data plane events */             \
+  X(data_plane_expiries)                                                              \
+  X(unknown_sa_conditions)                                                            \
   X(send_errors)
 
 struct EngineStats {
@@ -201,6 +204,13 @@ class Engine {
   shared::Status rekey_child(uint64_t ike_sa_id);
   // Rekeys the IKE SA itself now.
   shared::Status rekey_ike(uint64_t ike_sa_id);
+
+  // The data plane reports a child SA's condition (channel events):
+  // kRekeyWanted (soft lifetime, sequence numbers near exhaustion) rekeys
+  // the child now; kExpired (hard lifetime: the data plane stopped it)
+  // deletes it. Unknown SPIs are ignored (counted).
+  enum class SaCondition : uint8_t { kRekeyWanted, kExpired };
+  void on_sa_condition(uint32_t spi, shared::SaDirection direction, SaCondition condition);
 
   std::vector<IkeSaInfo> ike_sas() const;
   std::optional<IkeSaInfo> ike_sa(uint64_t id) const;

@@ -287,6 +287,8 @@ void Engine::Impl::responder_init(const dp_link::IkeDatagram& datagram, const Ik
   sa.peer_signature_hashes = std::move(peer_hashes);
   sa.expected_request_id = 1;
   by_local_spi_[spi_r] = sa.id;
+  sa.init_remote = sa.remote;
+  sa.half_open_indexed = true;
   half_open_[{sa.spi_i, sa.remote.address, sa.remote.port}] = sa.id;
   schedule(sa);
   if (!transport_.send(datagram.reply_with(std::move(*bytes)))) ++stats_.send_errors;
@@ -1076,7 +1078,8 @@ void Engine::Impl::initiator_init_response(const dp_link::IkeDatagram& datagram,
   // RFC 7296 2.23: with a NAT, move to the NAT-T port from IKE_AUTH on.
   if (sa->udp_encapsulation && sa->local.port != options_.natt_port) {
     sa->local.port = options_.natt_port;
-    sa->remote.port = options_.natt_port;
+    // The responder's NAT-T port is the standard one whatever ours is.
+    sa->remote.port = dp_link::kIkeNatTPort;
   }
   send_ike_auth(*sa);
 }

@@ -98,6 +98,10 @@ struct IkeSa {
   uint64_t spi_r = 0;
   OuterEndpoint local;
   OuterEndpoint remote;
+  // Responder: where the IKE_SA_INIT came from, the half-open index's key
+  // (the peer moves to 4500 at IKE_AUTH, `remote` follows it).
+  OuterEndpoint init_remote;
+  bool half_open_indexed = false;
   uint16_t port_id = 0;
   RuntimeProfile* profile = nullptr;
   std::optional<policy::SelectedProposal> proposal;
@@ -157,6 +161,7 @@ class Engine::Impl {
   shared::Status terminate(uint64_t id);
   shared::Status rekey_child(uint64_t id);
   shared::Status rekey_ike(uint64_t id);
+  void on_sa_condition(uint32_t spi, shared::SaDirection direction, Engine::SaCondition condition);
   std::vector<IkeSaInfo> ike_sas() const;
   std::optional<IkeSaInfo> ike_sa(uint64_t id) const;
   const EngineStats& stats() const { return stats_; }
@@ -220,6 +225,7 @@ class Engine::Impl {
 
   // Life cycle.
   IkeSa& create_sa(bool initiator);
+  void leave_half_open(IkeSa& sa);
   // The IKE SA that replaces `old` after a rekey: children, leases, path and
   // identity move over; `old` keeps nothing but its keys (for its DELETE).
   IkeSa& successor_of(IkeSa& old, bool initiator, uint64_t spi_i, uint64_t spi_r);

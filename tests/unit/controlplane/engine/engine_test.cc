@@ -550,6 +550,40 @@ TEST(EngineTest, IkeRekeyBothWaysKeepsChildrenAndLeases) {
   }
 }
 
+TEST(EngineTest, DataPlaneEventsRekeyAndExpireChildren) {
+  Network net;
+  Node& gateway = net.add("gateway", ip("198.51.100.1"), gateway_config());
+  Node& device = net.add("device", ip("203.0.113.10"), device_config("dev1.fap.example"));
+  auto id = device.engine->initiate(to_gateway(net, 1));
+  net.run();
+  auto before = gateway.engine->ike_sa(only_sa(gateway))->children.front();
+  // Soft lifetime of the gateway's inbound SA: the gateway rekeys at once.
+  gateway.engine->on_sa_condition(before.inbound_spi, SaDirection::kInbound, Engine::SaCondition::kRekeyWanted);
+  net.run();
+  auto after = gateway.engine->ike_sa(only_sa(gateway))->children;
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_NE(after.front().inbound_spi, before.inbound_spi);
+  EXPECT_EQ(gateway.engine->stats().data_plane_rekeys, 1u);
+  expect_matching_children(gateway, device, *id);
+  // Sequence numbers near exhaustion on the outbound side: the same.
+  gateway.engine->on_sa_condition(after.front().outbound_spi, SaDirection::kOutbound,
+                                  Engine::SaCondition::kRekeyWanted);
+  net.run();
+  auto third = gateway.engine->ike_sa(only_sa(gateway))->children;
+  ASSERT_EQ(third.size(), 1u);
+  EXPECT_NE(third.front().outbound_spi, after.front().outbound_spi);
+  // Hard lifetime: the child is deleted on both sides.
+  gateway.engine->on_sa_condition(third.front().inbound_spi, SaDirection::kInbound, Engine::SaCondition::kExpired);
+  net.run();
+  EXPECT_TRUE(gateway.engine->ike_sa(only_sa(gateway))->children.empty());
+  EXPECT_TRUE(device.engine->ike_sa(*id)->children.empty());
+  EXPECT_TRUE(gateway.installer.installed().empty());
+  EXPECT_TRUE(device.installer.installed().empty());
+  // Unknown SPIs are counted, nothing else.
+  gateway.engine->on_sa_condition(12345, SaDirection::kInbound, Engine::SaCondition::kRekeyWanted);
+  EXPECT_EQ(gateway.engine->stats().unknown_sa_conditions, 1u);
+}
+
 TEST(EngineTest, LostResponsesAreRetransmittedAndRepeatedRequestsAnsweredFromCache) {
   Network net;
   Node& gateway = net.add("gateway", ip("198.51.100.1"), gateway_config());
@@ -598,6 +632,25 @@ TEST(EngineTest, CookiesAreDemandedBeyondTheThresholdAndHonoured) {
   net.run();
   EXPECT_EQ(gateway.engine->stats().cookies_sent, 1u);
   EXPECT_EQ(device.engine->ike_sa(*id)->state, IkeSaState::kEstablished);
+}
+
+TEST(EngineTest, EstablishedSasLeaveTheHalfOpenCountAfterTheirNatTFloat) {
+  // Regression: the half-open index was keyed by the IKE_SA_INIT's source
+  // port and erased with the floated one (4500), so every SA behind a NAT
+  // stayed "half open" and COOKIEs were demanded of everyone after a while.
+  Network net;
+  Node& gateway = net.add("gateway", ip("198.51.100.1"), gateway_config("", "cookie_threshold = 2\n"));
+  for (int n = 1; n <= 10; ++n) {
+    Node& device = net.add("device" + std::to_string(n), ip("192.168.1.10"),
+                           device_config("dev" + std::to_string(n) + ".fap.example"), true);
+    auto id = device.engine->initiate(to_gateway(net, n));
+    ASSERT_TRUE(id.ok());
+    net.run();
+    ASSERT_EQ(device.engine->ike_sa(*id)->state, IkeSaState::kEstablished);
+  }
+  EXPECT_EQ(gateway.engine->stats().cookies_sent, 0u);
+  EXPECT_EQ(gateway.engine->stats().half_open, 0u);
+  EXPECT_EQ(gateway.engine->stats().established, 10u);
 }
 
 TEST(EngineTest, InvalidKePayloadMakesTheInitiatorSwitchGroups) {
