@@ -369,7 +369,7 @@ int main(int argc, char** argv) {
               << "\nJSON summary keys: count, established, failed, seconds (first IKE_SA_INIT to last "
                  "result), setups_per_s (established / seconds), retransmissions (our requests sent again), "
                  "first_failure (null when none), then child_failed, concurrency, p50_ms, p99_ms, send_errors, "
-                 "inbox_dropped, failure_reasons, child_failure_reasons.\n"
+                 "inbox_dropped, failure_reasons, child_failure_reasons, nat_info_answers, first_nat_info, first_internal_ip4.\n"
                  "Exit codes: 0 every IKE SA established, 1 some failed, 2 usage, 3 transport, 5 configuration\n";
     return kExitOk;
   }
@@ -430,7 +430,25 @@ int main(int argc, char** argv) {
   }
   ike::Engine& engine = **created;
   Tally tally;
-  engine.set_event_handler([&tally](const ike::EngineEvent& event) { tally.on_event(event, monotonic_ns()); });
+  // What the responder told the first IKE SA that got an answer: its inner
+  // address and EXTERNAL_SOURCE_IP4_NAT_INFO (our public address:port as it
+  // sees them), for tests that check attribute 23 end to end.
+  std::string first_inner;
+  std::string first_nat_info;
+  uint64_t nat_info_answers = 0;
+  engine.set_event_handler([&](const ike::EngineEvent& event) {
+    if (event.kind == ike::EngineEventKind::kEstablished) {
+      if (auto info = engine.ike_sa(event.ike_sa)) {
+        if (info->nat_info) {
+          ++nat_info_answers;
+          if (first_nat_info.empty())
+            first_nat_info = info->nat_info->address.to_string() + ":" + std::to_string(info->nat_info->port);
+        }
+        if (first_inner.empty() && info->internal_ip4) first_inner = info->internal_ip4->to_string();
+      }
+    }
+    tally.on_event(event, monotonic_ns());
+  });
   Inbox inbox;
   udp->set_receiver([&inbox](const dp_link::IkeDatagram& datagram) { inbox.push(datagram); });
 
@@ -533,7 +551,10 @@ int main(int argc, char** argv) {
                        ", \"send_errors\": " + std::to_string(stats.send_errors) +
                        ", \"inbox_dropped\": " + std::to_string(inbox.dropped()) +
                        ", \"failure_reasons\": " + json_reasons(tally.reasons()) +
-                       ", \"child_failure_reasons\": " + json_reasons(tally.child_reasons()) + "}";
+                       ", \"child_failure_reasons\": " + json_reasons(tally.child_reasons()) +
+                       ", \"nat_info_answers\": " + std::to_string(nat_info_answers) +
+                       ", \"first_nat_info\": " + (first_nat_info.empty() ? std::string("null") : json_string(first_nat_info)) +
+                       ", \"first_internal_ip4\": " + (first_inner.empty() ? std::string("null") : json_string(first_inner)) + "}";
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
   }

@@ -666,14 +666,19 @@ address = $IKX_GW_CORE_IP, $IKX_GW_CORE_IP6
 EOF
   # ip netns exec execs the data plane: $! is its PID (a shell function in
   # the background would leave a subshell's PID and an unkillable child).
+  # One log pair per start (dataplane.N.log, controlplane.N.log); the
+  # unnumbered names point at the latest.
+  IKX_SEGW_RUN=$(( ${IKX_SEGW_RUN:-0} + 1 ))
+  ln -sfn "dataplane.$IKX_SEGW_RUN.log" "$dir/dataplane.log"
+  ln -sfn "controlplane.$IKX_SEGW_RUN.log" "$dir/controlplane.log"
   ip netns exec "$ns" "$IKX_SEGW_BUILD/dataplane/segw-dataplane" -c "$dpconf" -- -l 0,1 --no-huge -m 512 \
-    --file-prefix "$IKX_PREFIX-dp" --no-telemetry --log-level=error > "$dir/dataplane.log" 2>&1 &
+    --file-prefix "$IKX_PREFIX-dp" --no-telemetry --log-level=error > "$dir/dataplane.$IKX_SEGW_RUN.log" 2>&1 &
   IKX_SEGW_PIDS+=($!)
   if ! "$IKX_SEGW_BUILD/controlplane/tools/segwctl-dp" --channel "$IKX_PREFIX-segw" --directory "$dir" \
       wait-ready --wait 30000 > /dev/null 2>&1; then
     echo "[ikx] segw-dataplane did not come up:" >&2; tail -20 "$dir/dataplane.log" >&2; return 1
   fi
-  "$IKX_SEGW_BUILD/controlplane/daemon/segw-controlplane" -c "$conf" > "$dir/controlplane.log" 2>&1 &
+  "$IKX_SEGW_BUILD/controlplane/daemon/segw-controlplane" -c "$conf" > "$dir/controlplane.$IKX_SEGW_RUN.log" 2>&1 &
   IKX_SEGW_PIDS+=($!)
   for i in $(seq 100); do
     grep -q "running" "$dir/controlplane.log" 2>/dev/null && return 0

@@ -325,6 +325,49 @@ run_liveness() {
   responder_stop
 }
 
+# segw as the initiator (our engine, through segw-ike-load, from dev1 behind
+# the NAT) toward the responder: the IKE SA comes up; with segw as the
+# responder, EXTERNAL_SOURCE_IP4_NAT_INFO (CP attribute 23, which neither
+# strongSwan nor libreswan can ask for) must name the NAT's public address
+# and the UDP port it mapped dev1's port 4500 to.
+run_segw_initiator() {
+  local failed0=$failed conf=$IKX_DIR/segw-initiator.conf out=$IKX_DIR/segw-initiator.json port
+  scenario=segw-initiator
+  echo "== scenario $scenario: segw's engine initiates from dev1 (psk, responder $IKX_RESPONDER)"
+  nat_flush_conntrack
+  if ! responder_start psk; then check "responder started" false; return 0; fi
+  cat > "$conf" <<EOF
+[controlplane]
+transport = udp
+listen = $IKX_DEV1_IP
+
+[secret devices]
+id = %any
+psk = "$IKX_PSK"
+
+[profile device]
+remote_id = fqdn:$IKX_GW_ID
+local_id = fqdn:$IKX_DEV1_ID
+local_auth = psk
+remote_auth = psk
+ike_proposals = ${IKX_IKE_PROPOSAL[gcm]}
+esp_proposals = ${IKX_ESP_PROPOSAL[gcm]}-esn-noesn
+dpd_interval_s = 0
+EOF
+  ip netns exec "$IKX_NS_DEV1" "$IKX_SEGW_BUILD/tools/ike_load/segw-ike-load" -c "$conf" --target "$IKX_GW_ACCESS_IP" \
+    --ike-port 500 --natt-port 4500 --source-base "$IKX_DEV1_IP" --sources 1 --count 1 --concurrency 1 \
+    --request-nat-info --hold 1 --json -q > "$out" 2> "$IKX_DIR/segw-initiator.err" || true
+  check "IKE SA established by segw's initiator" grep -o '"established": 1,' "$out"
+  check "virtual IPv4 from the responder's pool" grep -oE '"first_internal_ip4": "10\.64\.0\.[0-9]+"' "$out"
+  if [ "$IKX_RESPONDER" = segw ]; then
+    port=$(nat_port_of "$IKX_DEV1_IP")
+    check "attribute 23 names the NAT mapping ($IKX_NAT_PUBLIC_IP:$port)" \
+      grep -o "\"first_nat_info\": \"$IKX_NAT_PUBLIC_IP:$port\"" "$out"
+  fi
+  [ "$failed" = "$failed0" ] || { cat "$out" "$IKX_DIR/segw-initiator.err"; show_logs gw; }
+  responder_stop
+}
+
 ikx_trap
 topo_create
 certs_generate
@@ -334,6 +377,7 @@ ikx_device_confdir dev1 "$IKX_DEV1_ID" "$IKX_DIR/dev1"
 for sc in $scenarios; do run_scenario "$sc"; done
 [ "$IKX_WITH_DEV2" = 1 ] && run_two_devices
 [ "${IKX_WITH_REKEY:-1}" = 1 ] && run_rekey
+[ "${IKX_WITH_SEGW_INITIATOR:-1}" = 1 ] && run_segw_initiator
 [ "$IKX_RESPONDER" = segw ] && [ "${IKX_WITH_LIVENESS:-1}" = 1 ] && run_liveness
 
 echo "== $passed checks passed, $failed failed (responder $IKX_RESPONDER, run dir $IKX_DIR)"
