@@ -1007,6 +1007,25 @@ Status Loader::read_profile(const ConfigSection& section) {
   p.replay_window =
       u32(r, "replay_window", shared::kDefaultReplayWindow, shared::kMinReplayWindow, shared::kMaxReplayWindow);
   p.local_addresses = address_list(r, "local_addresses");
+  p.connect = r.address("connect");
+  p.connect_port = static_cast<uint16_t>(r.integer_or("connect_port", 500, 1, 65535));
+  p.connect_from = r.address("connect_from");
+  p.remote_subnets = prefix_list(r, "remote_subnets");
+  if (p.remote_subnets.size() > static_cast<size_t>(shared::kMaxSelectors))
+    r.fail("remote_subnets", std::to_string(p.remote_subnets.size()) + " prefixes, at most " +
+                                 std::to_string(shared::kMaxSelectors));
+  p.request_address = r.boolean_or("request_address", false);
+  p.reconnect_delay_s = u32(r, "reconnect_delay_s", 5, 1, 3600);
+  if (r.ok() && p.connect) {
+    if (!p.connect_from)
+      r.fail("connect", "needs connect_from (the local address to initiate from)");
+    else if (p.connect_from->family() != p.connect->family())
+      r.fail("connect_from", "not of the same address family as connect");
+    else if (!p.remote_id.exact)
+      r.fail("connect", "needs an exact remote_id (the identity the peer must prove)");
+  }
+  if (r.ok() && !p.connect && (r.has("connect_from") || r.has("remote_subnets")))
+    r.fail(r.has("connect_from") ? "connect_from" : "remote_subnets", "only meaningful with connect");
 
   check_pools(r, p);
   check_auth(r, p);

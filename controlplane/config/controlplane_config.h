@@ -137,6 +137,15 @@ struct ProfileSection {
   uint32_t replay_window = 128;      // ESP replay window (64..32768)
   // Local addresses this profile applies to (empty: any).
   std::vector<shared::IpAddress> local_addresses;
+  // Site-to-site: segw-controlplane initiates this profile's IKE SA to
+  // `connect` (port `connect_port`) from `connect_from` at start, and again
+  // `reconnect_delay_s` after it goes down. remote_id must then be exact.
+  std::optional<shared::IpAddress> connect;
+  uint16_t connect_port = 500;
+  std::optional<shared::IpAddress> connect_from;
+  std::vector<shared::IpPrefix> remote_subnets;  // TSr we ask for; default any
+  bool request_address = false;                  // CP request for an inner address
+  uint32_t reconnect_delay_s = 5;
 };
 
 // [controlplane]

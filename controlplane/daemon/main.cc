@@ -252,7 +252,30 @@ int main(int argc, char** argv) {
     return kExitConfig;
   }
   ike::Engine& ikev2 = **engine;
-  ikev2.set_event_handler([&ikev2](const ike::EngineEvent& event) {
+  // Site-to-site profiles (connect = ...): we initiate, and again after the
+  // IKE SA goes down (reconnect_delay_s later).
+  struct Connection {
+    const config::ProfileSection* profile = nullptr;
+    uint64_t ike_sa = 0;                 // 0: none up or being set up
+    std::chrono::steady_clock::time_point retry_at{};
+  };
+  std::vector<Connection> connections;
+  for (const auto& profile : cfg.profiles)
+    if (profile.connect) connections.push_back({&profile, 0, {}});
+  ikev2.set_event_handler([&ikev2, &connections](const ike::EngineEvent& event) {
+    for (auto& connection : connections) {
+      if (connection.ike_sa != event.ike_sa) continue;
+      if (event.kind == ike::EngineEventKind::kIkeRekeyed) {
+        connection.ike_sa = std::stoull(event.detail);  // the new IKE SA's id
+      } else if (event.kind == ike::EngineEventKind::kDeleted || event.kind == ike::EngineEventKind::kFailed) {
+        auto info = ikev2.ike_sa(event.ike_sa);
+        if (!info || info->state == ike::IkeSaState::kClosed) {
+          connection.ike_sa = 0;
+          connection.retry_at =
+              std::chrono::steady_clock::now() + std::chrono::seconds(connection.profile->reconnect_delay_s);
+        }
+      }
+    }
     std::string line = std::string("segw-controlplane: IKE SA ") + std::to_string(event.ike_sa) + " " +
                        ike::to_string(event.kind);
     if (auto info = ikev2.ike_sa(event.ike_sa)) {
@@ -281,6 +304,34 @@ int main(int argc, char** argv) {
   auto started = std::chrono::steady_clock::now();
   auto last_status = started;
   while (!stop_requested.load()) {
+    for (auto& connection : connections) {
+      if (connection.ike_sa != 0 || std::chrono::steady_clock::now() < connection.retry_at) continue;
+      const auto& profile = *connection.profile;
+      ike::InitiateRequest request;
+      request.profile = profile.name;
+      request.local = {*profile.connect_from, cfg.daemon.ike_port};
+      request.remote = {*profile.connect, profile.connect_port};
+      request.request_ip4 = profile.request_address && profile.connect->is_ipv4();
+      request.request_ip6 = profile.request_address && profile.connect->is_ipv6();
+      for (const auto& subnet : profile.local_subnets)
+        request.local_ts.push_back(segw::shared::TrafficSelector::from_prefix(subnet));
+      for (const auto& subnet : profile.remote_subnets)
+        request.remote_ts.push_back(segw::shared::TrafficSelector::from_prefix(subnet));
+      if (request.remote_ts.empty())
+        for (const char* any : {"0.0.0.0/0", "::/0"})
+          request.remote_ts.push_back(segw::shared::TrafficSelector::from_prefix(*segw::shared::IpPrefix::parse(any)));
+      auto started = ikev2.initiate(request);
+      if (started) {
+        connection.ike_sa = *started;
+        std::printf("segw-controlplane: profile %s: initiating IKE SA %lu to %s\n", profile.name.c_str(),
+                    (unsigned long)*started, endpoint(request.remote).c_str());
+      } else {
+        std::printf("segw-controlplane: profile %s: cannot initiate: %s\n", profile.name.c_str(),
+                    started.error().c_str());
+        connection.retry_at = std::chrono::steady_clock::now() + std::chrono::seconds(profile.reconnect_delay_s);
+      }
+      std::fflush(stdout);
+    }
     for (auto& datagram : inbox.take()) ikev2.handle_datagram(datagram);
     for (auto& event : inbox.take_events())
       ikev2.on_sa_condition(event.spi, event.direction,
