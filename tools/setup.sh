@@ -18,6 +18,7 @@ packages=(
   spin
   charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
   iptables conntrack iputils-ping openssl
+  user-mode-linux kmod
   clang libclang-rt-14-dev
 )
 

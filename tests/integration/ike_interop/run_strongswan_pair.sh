@@ -368,6 +368,40 @@ EOF
   responder_stop
 }
 
+# segw rekeys on its own, under traffic: the child SAs have a hard limit of
+# 300 packets, the data plane raises the soft-lifetime event at 270 and
+# segw-controlplane initiates the child rekey (make before break, then its
+# DELETE of the old child) in the middle of a 50/s ping stream: no echo
+# lost, the SPIs change, the data plane ends with one SA pair.
+run_segw_rekey() {
+  local failed0=$failed spis0 spis1 vip4 raw pid
+  scenario=segw-rekey
+  echo "== scenario $scenario: segw rekeys on the data plane's soft-lifetime event under traffic"
+  nat_flush_conntrack
+  if ! IKX_SEGW_CHILD_PACKETS=300 responder_start psk; then check "responder started" false; return 0; fi
+  if ! start_charon "$IKX_NS_DEV1" dev1 "$IKX_DIR/dev1"; then
+    check "initiator started" false; responder_stop; return 0
+  fi
+  swanctl dev1 --initiate --ike psk-gcm --child psk-gcm --timeout 20 > "$IKX_DIR/initiate-segw-rekey.out" 2>&1 || true
+  check "IKE_SA + CHILD_SA established" wait_for_sa dev1 psk-gcm 10
+  raw=$(sa_raw dev1 --ike psk-gcm)
+  vip4=$(sa_field local-vips <<<"$raw" | tr ' ' '\n' | grep -v : || true)
+  spis0=$(child_spis)
+  ikx_ns "$IKX_NS_DEV1" ping -I "$vip4" -i 0.02 -c 400 -W 1 "$IKX_CORE_IP" > "$IKX_DIR/segw-rekey-ping.out" 2>&1 &
+  pid=$!
+  wait "$pid" || true
+  sleep 1
+  spis1=$(child_spis)
+  check "no echo lost across segw's rekey" ping_loss "$IKX_DIR/segw-rekey-ping.out"
+  check "segw rekeyed the child itself" grep -m1 -E "child_installed .*: child rekeyed" "$IKX_DIR/segw/controlplane.log"
+  check "child SPIs changed" bash -c 'echo "before [$1] after [$2]"; [ -n "$2" ] && [ "$1" != "$2" ]' _ "$spis0" "$spis1"
+  check "segw data plane holds exactly one SA pair" segw_sa_count 2
+  check "tunnel carries traffic after the rekey" ping_check "$IKX_NS_DEV1" "$vip4" "$IKX_CORE_IP"
+  [ "$failed" = "$failed0" ] || show_logs dev1 gw
+  stop_charon dev1
+  responder_stop
+}
+
 ikx_trap
 topo_create
 certs_generate
@@ -379,6 +413,7 @@ for sc in $scenarios; do run_scenario "$sc"; done
 [ "${IKX_WITH_REKEY:-1}" = 1 ] && run_rekey
 [ "${IKX_WITH_SEGW_INITIATOR:-1}" = 1 ] && run_segw_initiator
 [ "$IKX_RESPONDER" = segw ] && [ "${IKX_WITH_LIVENESS:-1}" = 1 ] && run_liveness
+[ "$IKX_RESPONDER" = segw ] && [ "${IKX_WITH_SEGW_REKEY:-1}" = 1 ] && run_segw_rekey
 
 echo "== $passed checks passed, $failed failed (responder $IKX_RESPONDER, run dir $IKX_DIR)"
 if [ "$failed" != 0 ]; then
