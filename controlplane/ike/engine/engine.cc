@@ -27,6 +27,19 @@ constexpr uint64_t kNsPerSecond = 1'000'000'000;
 // this long (the peer had every chance to move its traffic).
 constexpr uint64_t kRetireAfterNs = 30 * kNsPerSecond;
 
+// SKF reassembly limits (RFC 7383 2.6 leaves them to us): per message, at
+// most this many fragments and this many decrypted bytes; a message still
+// incomplete after kFragmentTimeoutNs is forgotten (the peer retransmits
+// all of it anyway, RFC 7383 2.6.1).
+constexpr uint16_t kMaxFragments = 64;
+constexpr size_t kMaxFragmentedMessageBytes = 64 * 1024;
+constexpr uint64_t kFragmentTimeoutNs = 30 * kNsPerSecond;
+// RFC 7383 2.5.1: fragment_size counts the IP and UDP headers.
+constexpr size_t kIpv4HeaderBytes = 20;
+constexpr size_t kIpv6HeaderBytes = 40;
+constexpr size_t kUdpHeaderBytes = 8;
+constexpr size_t kNonEspMarkerBytes = 4;  // RFC 3948 2.2, on port 4500
+
 uint64_t monotonic_now_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -77,6 +90,7 @@ EngineOptions EngineOptions::from(const config::DaemonSection& daemon) {
   options.max_ike_sas = daemon.max_ike_sas;
   options.natt_port = daemon.natt_port;
   options.inbound_spi_index_bits = daemon.dataplane_sa_index_bits;
+  options.fragment_size = daemon.fragment_size;
   return options;
 }
 
@@ -244,10 +258,21 @@ void Engine::Impl::handle_request(IkeSa& sa, const dp_link::IkeDatagram& datagra
   if (sa.have_last_response && header.message_id == sa.last_response_id) {
     // A retransmitted request: the same answer again, nothing re-done
     // (RFC 7296 2.1). Only once its bytes prove it the same request would be
-    // stricter; the answer carries nothing the peer does not have.
+    // stricter; the answer carries nothing the peer does not have. A
+    // fragmented request is answered once, on its fragment 1 (RFC 7383
+    // 2.6.1), not once per fragment.
+    if (header.next_payload == PayloadType::kEncryptedFragment) {
+      ++stats_.fragments_received;
+      auto message = decode_message(datagram.message);
+      const EncryptedFragmentPayload* skf =
+          message && !message->payloads.empty() ? message->payloads.back().get<EncryptedFragmentPayload>() : nullptr;
+      if (skf == nullptr || skf->fragment_number != 1) {
+        ++stats_.fragments_dropped;
+        return;
+      }
+    }
     ++stats_.retransmitted_responses;
-    auto reply = datagram.reply_with(sa.last_response);
-    if (!transport_.send(reply)) ++stats_.send_errors;
+    send_all(datagram, sa.last_response);
     return;
   }
   if (header.message_id != sa.expected_request_id) {
@@ -265,21 +290,26 @@ void Engine::Impl::handle_request(IkeSa& sa, const dp_link::IkeDatagram& datagra
     ++stats_.dropped_malformed;
     return;
   }
-  bool icv_failed = false;
-  auto inner = open_message(datagram.message, *message, *sa.in_cipher, &icv_failed);
-  if (!inner) {
-    // A failed ICV is not the peer's message: no answer, no state change.
-    if (icv_failed)
+  std::vector<Payload> opened;
+  switch (open_protected(sa, datagram, *message, false, opened)) {
+    case Opened::kInner:
+      break;
+    case Opened::kWaiting:
+      return;
+    case Opened::kIcvFailed:
+      // A failed ICV is not the peer's message: no answer, no state change.
       ++stats_.dropped_icv;
-    else if (sa.state == IkeSaState::kHalfOpen)
-      ++stats_.dropped_malformed;
-    else {
-      ++stats_.invalid_syntax_sent;
-      send_response(sa, datagram, header,
-                    {make_payload(make_notify(NotifyType::kInvalidSyntax))});
-    }
-    return;
+      return;
+    case Opened::kMalformed:
+      if (sa.state == IkeSaState::kHalfOpen) {
+        ++stats_.dropped_malformed;
+      } else {
+        ++stats_.invalid_syntax_sent;
+        send_response(sa, datagram, header, {make_payload(make_notify(NotifyType::kInvalidSyntax))});
+      }
+      return;
   }
+  const std::vector<Payload>* inner = &opened;
   auto legal = policy::check_message(*message, *inner);
   if (!legal) {
     ++stats_.dropped_invalid;
@@ -333,15 +363,20 @@ void Engine::Impl::handle_response(IkeSa& sa, const dp_link::IkeDatagram& datagr
     ++stats_.dropped_malformed;
     return;
   }
-  bool icv_failed = false;
-  auto inner = open_message(datagram.message, *message, *sa.in_cipher, &icv_failed);
-  if (!inner) {
-    if (icv_failed)
+  std::vector<Payload> opened;
+  switch (open_protected(sa, datagram, *message, true, opened)) {
+    case Opened::kInner:
+      break;
+    case Opened::kWaiting:
+      return;
+    case Opened::kIcvFailed:
       ++stats_.dropped_icv;
-    else
+      return;
+    case Opened::kMalformed:
       ++stats_.dropped_malformed;
-    return;
+      return;
   }
+  const std::vector<Payload>* inner = &opened;
   auto legal = policy::check_message(*message, *inner);
   if (!legal) {
     ++stats_.dropped_invalid;
@@ -385,16 +420,189 @@ void Engine::Impl::handle_response(IkeSa& sa, const dp_link::IkeDatagram& datagr
   if (IkeSa* still = find(id)) schedule(*still);
 }
 
+// ---------------------------------------------------------------- SK and SKF
+
+Engine::Impl::Opened Engine::Impl::open_protected(IkeSa& sa, const dp_link::IkeDatagram& datagram,
+                                                  const Message& message, bool response,
+                                                  std::vector<Payload>& inner) {
+  if (!message.payloads.empty())
+    if (const auto* skf = message.payloads.back().get<EncryptedFragmentPayload>())
+      return collect_fragment(sa, datagram, message.header, *skf, response, inner);
+  bool icv_failed = false;
+  auto opened = open_message(datagram.message, message, *sa.in_cipher, &icv_failed);
+  if (!opened) return icv_failed ? Opened::kIcvFailed : Opened::kMalformed;
+  // The unfragmented form completed first: its fragments are moot (RFC
+  // 7383 2.6.1 lets the sender switch between the forms).
+  auto& collection = response ? sa.response_fragments : sa.request_fragments;
+  if (collection && collection->message_id <= message.header.message_id) drop_fragments(collection);
+  inner = std::move(*opened);
+  return Opened::kInner;
+}
+
+Engine::Impl::Opened Engine::Impl::collect_fragment(IkeSa& sa, const dp_link::IkeDatagram& datagram,
+                                                    const IkeHeader& header, const EncryptedFragmentPayload& skf,
+                                                    bool response, std::vector<Payload>& inner) {
+  ++stats_.fragments_received;
+  // RFC 7383 2.3: fragments only once both ends announced support.
+  if (!sa.fragmentation) {
+    ++stats_.fragments_dropped;
+    return Opened::kWaiting;
+  }
+  auto& collection = response ? sa.response_fragments : sa.request_fragments;
+  if (collection && now() >= collection->started_ns + kFragmentTimeoutNs) drop_fragments(collection);
+  const uint32_t id = header.message_id;
+  if (skf.total_fragments > kMaxFragments) {
+    ++stats_.fragments_dropped;
+    return Opened::kWaiting;
+  }
+  // Cheap checks before the ICV: an older message, a duplicate, fewer
+  // fragments than the collection has (RFC 7383 2.6.1: only a larger Total
+  // Fragments restarts it, the sender having lowered its fragment size).
+  if (collection && id < collection->message_id) {
+    ++stats_.fragments_dropped;
+    return Opened::kWaiting;
+  }
+  if (collection && id == collection->message_id) {
+    if (skf.total_fragments < collection->total ||
+        (skf.total_fragments == collection->total && collection->have[skf.fragment_number - 1])) {
+      ++stats_.fragments_dropped;
+      return Opened::kWaiting;
+    }
+  }
+  const EncryptedLayout& layout = skf.layout;
+  if (layout.body_offset + layout.body_length > datagram.message.size()) {
+    ++stats_.fragments_dropped;
+    return Opened::kWaiting;
+  }
+  // Each fragment carries its own ICV over its own header (RFC 7383 2.5):
+  // verified now, so nothing unauthenticated is ever stored.
+  std::span<const uint8_t> bytes(datagram.message);
+  auto plain = sa.in_cipher->unprotect(bytes.subspan(0, layout.body_offset),
+                                       bytes.subspan(layout.body_offset, layout.body_length));
+  if (!plain) {
+    ++stats_.fragments_dropped;
+    return Opened::kIcvFailed;
+  }
+  if (!collection || collection->message_id != id || skf.total_fragments > collection->total) {
+    // A newer message, or the same one cut into more fragments: start over.
+    if (collection) drop_fragments(collection);
+    collection.emplace();
+    collection->message_id = id;
+    collection->total = skf.total_fragments;
+    collection->pieces.resize(skf.total_fragments);
+    collection->have.assign(skf.total_fragments, false);
+    collection->started_ns = now();
+    ++stats_.fragment_collections;
+    schedule(sa);
+  }
+  if (collection->bytes + plain->size() > kMaxFragmentedMessageBytes) {
+    ++stats_.fragments_dropped;
+    drop_fragments(collection);
+    return Opened::kWaiting;
+  }
+  const size_t index = skf.fragment_number - 1;
+  if (skf.fragment_number == 1) collection->first_inner = skf.first_inner;
+  collection->bytes += plain->size();
+  stats_.fragment_bytes += plain->size();
+  collection->pieces[index] = std::move(*plain);
+  collection->have[index] = true;
+  if (++collection->received < collection->total) return Opened::kWaiting;
+
+  crypto::SecureBytes whole(collection->bytes);
+  size_t at = 0;
+  for (const auto& piece : collection->pieces) {
+    std::copy(piece.begin(), piece.end(), whole.begin() + at);
+    at += piece.size();
+  }
+  PayloadType first = collection->first_inner;
+  drop_fragments(collection);
+  ++stats_.fragmented_messages_reassembled;
+  auto decoded = decode_payload_chain(first, whole.span());
+  if (!decoded) return Opened::kMalformed;
+  inner = std::move(*decoded);
+  return Opened::kInner;
+}
+
+void Engine::Impl::drop_fragments(std::optional<FragmentCollection>& collection) {
+  if (!collection) return;
+  --stats_.fragment_collections;
+  stats_.fragment_bytes -= collection->bytes;
+  collection.reset();
+}
+
 // ---------------------------------------------------------------- sending
 
-void Engine::Impl::transmit(IkeSa& sa, const std::vector<uint8_t>& bytes) {
+void Engine::Impl::transmit(IkeSa& sa, const Datagrams& datagrams) {
   dp_link::IkeDatagram out;
   out.local = sa.local;
   out.remote = sa.remote;
   out.port_id = sa.port_id;
   out.non_esp_marker = sa.local.port == options_.natt_port;
-  out.message = bytes;
-  if (!transport_.send(out)) ++stats_.send_errors;
+  for (const auto& bytes : datagrams) {
+    out.message = bytes;
+    if (datagrams.size() > 1) ++stats_.fragments_sent;
+    if (!transport_.send(out)) ++stats_.send_errors;
+  }
+}
+
+void Engine::Impl::send_all(const dp_link::IkeDatagram& request, const Datagrams& datagrams) {
+  for (const auto& bytes : datagrams) {
+    if (datagrams.size() > 1) ++stats_.fragments_sent;
+    if (!transport_.send(request.reply_with(bytes))) ++stats_.send_errors;
+  }
+}
+
+shared::Result<Datagrams> Engine::Impl::protect(IkeSa& sa, const IkeHeader& header,
+                                                const std::vector<Payload>& payloads,
+                                                const OuterEndpoint& remote, bool non_esp_marker) {
+  crypto::SkCipher& cipher = *sa.out_cipher;
+  auto plain = encode_payload_chain(payloads);
+  if (!plain) return shared::make_error(plain.error());
+  const PayloadType first = payloads.empty() ? PayloadType::kNone : payloads.front().type;
+  // RFC 7383 2.5.1: the limit covers the IP and UDP headers (and the
+  // non-ESP marker, which travels in the UDP payload).
+  size_t overhead = (remote.address.is_ipv4() ? kIpv4HeaderBytes : kIpv6HeaderBytes) + kUdpHeaderBytes +
+                    (non_esp_marker ? kNonEspMarkerBytes : 0);
+  size_t limit = options_.fragment_size > overhead ? options_.fragment_size - overhead : 0;
+  constexpr size_t kSkPrefixBytes = kIkeHeaderSize + kGenericPayloadHeaderSize;
+  size_t whole = kSkPrefixBytes + cipher.protected_length(plain->size());
+  if (!sa.fragmentation || options_.fragment_size == 0 || whole <= limit) {
+    auto prefix = build_sk_prefix(header, first, cipher.protected_length(plain->size()));
+    if (!prefix) return shared::make_error(prefix.error());
+    auto body = cipher.protect(*prefix, *plain);
+    if (!body) return shared::make_error(body.error());
+    std::vector<uint8_t> datagram = std::move(*prefix);
+    datagram.insert(datagram.end(), body->begin(), body->end());
+    return Datagrams{std::move(datagram)};
+  }
+  // RFC 7383 2.5: each fragment is a message of its own (same header and
+  // message ID, Fragment Number 1..N), encrypted separately; only fragment
+  // 1 names the first inner payload. The largest plaintext piece whose
+  // fragment fits:
+  constexpr size_t kSkfPrefixBytes = kSkPrefixBytes + kSkfFieldsSize;
+  size_t fixed = kSkfPrefixBytes + cipher.iv_length() + cipher.icv_length() + 1;  // + Pad Length
+  if (limit <= fixed + cipher.block_size())
+    return shared::make_error("fragment_size " + std::to_string(options_.fragment_size) + " leaves no room for data");
+  size_t piece = limit - fixed;
+  while (piece > 0 && kSkfPrefixBytes + cipher.protected_length(piece) > limit) --piece;
+  if (piece == 0) return shared::make_error("fragment_size leaves no room for data");
+  size_t count = (plain->size() + piece - 1) / piece;
+  if (count > 0xffff) return shared::make_error("message too large for 65535 fragments");
+  Datagrams out;
+  out.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    std::span<const uint8_t> chunk(plain->data() + i * piece, std::min(piece, plain->size() - i * piece));
+    auto prefix = build_skf_prefix(header, i == 0 ? first : PayloadType::kNone, uint16_t(i + 1), uint16_t(count),
+                                   cipher.protected_length(chunk.size()));
+    if (!prefix) return shared::make_error(prefix.error());
+    // AAD: this fragment's own header bytes (RFC 7383 2.5).
+    auto body = cipher.protect(*prefix, chunk);
+    if (!body) return shared::make_error(body.error());
+    std::vector<uint8_t> datagram = std::move(*prefix);
+    datagram.insert(datagram.end(), body->begin(), body->end());
+    out.push_back(std::move(datagram));
+  }
+  return out;
 }
 
 void Engine::Impl::send_response(IkeSa& sa, const dp_link::IkeDatagram& request,
@@ -405,16 +613,16 @@ void Engine::Impl::send_response(IkeSa& sa, const dp_link::IkeDatagram& request,
   out.exchange = header.exchange;
   out.flags = kFlagResponse | (sa.initiator ? kFlagInitiator : 0);
   out.message_id = header.message_id;
-  auto bytes = seal_message(out, payloads, *sa.out_cipher);
-  if (!bytes) {
+  auto datagrams = protect(sa, out, payloads, request.remote, request.non_esp_marker);
+  if (!datagrams) {
     ++stats_.send_errors;
     return;
   }
-  sa.last_response = std::move(*bytes);
+  sa.last_response = std::move(*datagrams);
   sa.last_response_id = header.message_id;
   sa.have_last_response = true;
   sa.expected_request_id = header.message_id + 1;
-  if (!transport_.send(request.reply_with(sa.last_response))) ++stats_.send_errors;
+  send_all(request, sa.last_response);
 }
 
 void Engine::Impl::send_unprotected_error(const dp_link::IkeDatagram& request,
@@ -440,24 +648,26 @@ shared::Status Engine::Impl::send_request(IkeSa& sa, RequestKind kind, ExchangeT
   header.exchange = exchange;
   header.flags = sa.initiator ? kFlagInitiator : 0;
   header.message_id = sa.next_request_id;
-  shared::Result<std::vector<uint8_t>> bytes = std::vector<uint8_t>{};
+  shared::Result<Datagrams> datagrams = Datagrams{};
   if (exchange == ExchangeType::kIkeSaInit) {
     Message message;
     message.header = header;
     message.payloads = payloads;
-    bytes = encode_message(message);
+    auto bytes = encode_message(message);
+    if (!bytes) return shared::make_error(bytes.error());
+    datagrams = Datagrams{std::move(*bytes)};
   } else {
-    bytes = seal_message(header, payloads, *sa.out_cipher);
+    datagrams = protect(sa, header, payloads, sa.remote, sa.local.port == options_.natt_port);
   }
-  if (!bytes) return shared::make_error(bytes.error());
+  if (!datagrams) return shared::make_error(datagrams.error());
   ++sa.next_request_id;
   extra.kind = kind;
   extra.message_id = header.message_id;
-  extra.bytes = std::move(*bytes);
+  extra.datagrams = std::move(*datagrams);
   extra.tries = 0;
   extra.next_send_ns = now() + uint64_t(options_.retransmit_timeout_ms) * kNsPerMs;
   sa.outstanding = std::move(extra);
-  transmit(sa, sa.outstanding->bytes);
+  transmit(sa, sa.outstanding->datagrams);
   schedule(sa);
   return {};
 }
@@ -471,6 +681,8 @@ void Engine::Impl::schedule(IkeSa& sa) {
   };
   if (sa.outstanding) consider(sa.outstanding->next_send_ns);
   consider(sa.retire_at_ns);
+  if (sa.request_fragments) consider(sa.request_fragments->started_ns + kFragmentTimeoutNs);
+  if (sa.response_fragments) consider(sa.response_fragments->started_ns + kFragmentTimeoutNs);
   if (sa.state == IkeSaState::kHalfOpen || sa.state == IkeSaState::kInitSent ||
       sa.state == IkeSaState::kAuthSent)
     consider(sa.created_ns + uint64_t(options_.half_open_timeout_s) * kNsPerSecond);
@@ -496,6 +708,8 @@ void Engine::Impl::on_timer(IkeSa& sa) {
   uint64_t t = now();
   const uint64_t id = sa.id;  // the SA may be closed (freed) below
   sa.armed_ns = 0;
+  for (auto* collection : {&sa.request_fragments, &sa.response_fragments})
+    if (*collection && t >= (*collection)->started_ns + kFragmentTimeoutNs) drop_fragments(*collection);
   if (sa.retire_at_ns != 0 && t >= sa.retire_at_ns) {
     close_sa(sa, EngineEventKind::kDeleted,
              sa.rekeyed ? "rekeyed IKE SA retired" : "no answer to our DELETE");
@@ -516,7 +730,7 @@ void Engine::Impl::on_timer(IkeSa& sa) {
     ++stats_.retransmitted_requests;
     double delay = double(options_.retransmit_timeout_ms) * std::pow(options_.retransmit_base, request.tries);
     request.next_send_ns = t + uint64_t(delay) * kNsPerMs;
-    transmit(sa, request.bytes);
+    transmit(sa, request.datagrams);
   }
   if ((sa.state == IkeSaState::kHalfOpen || sa.state == IkeSaState::kInitSent ||
        sa.state == IkeSaState::kAuthSent) &&
@@ -552,7 +766,7 @@ void Engine::Impl::on_timer(IkeSa& sa) {
     }
     if (!sa.outstanding) {
       for (auto& child : sa.children) {
-        if (child.info.rekey_at_ns != 0 && t >= child.info.rekey_at_ns && !child.rekeyed) {
+        if (child.info.rekey_at_ns != 0 && t >= child.info.rekey_at_ns && !child.rekeyed && !child.rekeying) {
           child.info.rekey_at_ns = 0;
           // rekey_child takes the first live child; move this one first.
           std::swap(child, sa.children.front());
@@ -672,6 +886,8 @@ void Engine::Impl::close_sa(IkeSa& sa, EngineEventKind kind, const std::string& 
     if (sa.profile->pool4) sa.profile->pool4->release(sa.lease_owner);
     if (sa.profile->pool6) sa.profile->pool6->release(sa.lease_owner);
   }
+  drop_fragments(sa.request_fragments);
+  drop_fragments(sa.response_fragments);
   sa.state = IkeSaState::kClosed;
   emit(kind, sa, why);
   leave_half_open(sa);
@@ -858,7 +1074,7 @@ void Engine::Impl::on_sa_condition(uint32_t spi, shared::SaDirection direction, 
     for (auto& child : sa->children) {
       uint32_t mine = direction == shared::SaDirection::kInbound ? child.info.inbound_spi : child.info.outbound_spi;
       if (mine != spi || !child.info.installed) continue;
-      if (child.rekeyed) return;  // already replaced; its deletion is under way
+      if (child.rekeyed || child.rekeying) return;  // replaced, or being replaced
       if (condition == Engine::SaCondition::kRekeyWanted) {
         ++stats_.data_plane_rekeys;
         child.info.rekey_at_ns = now();
@@ -893,6 +1109,7 @@ IkeSaInfo Engine::Impl::info_of(const IkeSa& sa) const {
   info.local_behind_nat = sa.local_behind_nat;
   info.udp_encapsulation = sa.udp_encapsulation;
   info.mobike_supported = sa.mobike;
+  info.fragmentation = sa.fragmentation;
   if (sa.lease4) info.internal_ip4 = sa.lease4->address;
   if (sa.lease6) info.internal_ip6 = sa.lease6->address;
   info.tunnel_id = sa.tunnel_id;

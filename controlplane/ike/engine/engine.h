@@ -3,7 +3,10 @@
 // no socket and no thread: datagrams come in through handle_datagram(),
 // replies and requests leave through an IkeTransport, child SAs go to the
 // data plane through an SaInstaller, and poll() drives completions and
-// timers (retransmissions, half-open expiry, liveness, rekeying).
+// timers (retransmissions, half-open expiry, liveness, rekeying). Encrypted
+// messages larger than EngineOptions::fragment_size go out as RFC 7383
+// fragments when both ends announced support, and fragments coming in are
+// verified one by one and reassembled.
 //
 // Threads: one. Every member function must be called from the thread that
 // owns the engine (segw-controlplane's engine thread; the tests' own).
@@ -44,6 +47,11 @@ struct EngineOptions {
   // Inbound SPIs carry the data plane's SA table index in their low bits
   // (dataplane/sad/sa_table.h): log2 of segw-dataplane's sa_capacity.
   unsigned inbound_spi_index_bits = 18;
+  // RFC 7383: an encrypted message larger than this (IP and UDP headers
+  // and the non-ESP marker included, RFC 7383 2.5.1) leaves as SKF
+  // fragments when both ends announced IKEV2_FRAGMENTATION_SUPPORTED; 0:
+  // never fragment, and do not announce it.
+  uint32_t fragment_size = 1280;
 
   static EngineOptions from(const config::DaemonSection& daemon);
 };
@@ -89,6 +97,7 @@ struct IkeSaInfo {
   bool local_behind_nat = false;
   bool udp_encapsulation = false;
   bool mobike_supported = false;
+  bool fragmentation = false;  // both ends announced RFC 7383 support
   std::optional<shared::IpAddress> internal_ip4;
   std::optional<shared::IpAddress> internal_ip6;
   uint32_t tunnel_id = 0;
@@ -164,7 +173,11 @@ struct EngineEvent {
   X(data_plane_rekeys)        /* rekeys asked for by data plane events */             \
   X(data_plane_expiries)                                                              \
   X(unknown_sa_conditions)                                                            \
-  X(send_errors)
+  X(send_errors)                                                                      \
+  X(fragments_sent)           /* SKF datagrams sent, retransmissions included */      \
+  X(fragments_received)       /* SKF datagrams received for a known IKE SA */         \
+  X(fragmented_messages_reassembled)                                                  \
+  X(fragments_dropped)        /* not negotiated, ICV, duplicate, totals, limits */
 
 struct EngineStats {
 #define SEGW_ENGINE_COUNTER_FIELD(name) uint64_t name = 0;
@@ -172,6 +185,8 @@ struct EngineStats {
 #undef SEGW_ENGINE_COUNTER_FIELD
   uint64_t half_open = 0;    // gauges
   uint64_t established = 0;
+  uint64_t fragment_collections = 0;  // messages being reassembled, all IKE SAs
+  uint64_t fragment_bytes = 0;        // decrypted fragment bytes they hold
 };
 
 class Engine {

@@ -259,6 +259,10 @@ void Engine::Impl::responder_init(const dp_link::IkeDatagram& datagram, const Ik
     if (auto list = notify_signature_hash_algorithms(*hashes)) peer_hashes = *list;
     reply.payloads.push_back(make_payload(make_signature_hash_algorithms_notify(kOurHashes)));
   }
+  // RFC 7383 2.3: answered only to an initiator that announced it.
+  const bool fragmentation =
+      options_.fragment_size != 0 && message->find_notify(NotifyType::kIkev2FragmentationSupported) != nullptr;
+  if (fragmentation) reply.payloads.push_back(make_payload(make_notify(NotifyType::kIkev2FragmentationSupported)));
   auto bytes = encode_message(reply);
   if (!bytes) return;
 
@@ -285,6 +289,7 @@ void Engine::Impl::responder_init(const dp_link::IkeDatagram& datagram, const Ik
   sa.local_behind_nat = local_behind_nat;
   sa.udp_encapsulation = peer_behind_nat || local_behind_nat || force;
   sa.peer_signature_hashes = std::move(peer_hashes);
+  sa.fragmentation = fragmentation;
   sa.expected_request_id = 1;
   by_local_spi_[spi_r] = sa.id;
   sa.init_remote = sa.remote;
@@ -953,11 +958,14 @@ void Engine::Impl::send_ike_sa_init(IkeSa& sa) {
   if (sa.profile->section->local_auth == config::AuthKind::kPublicKey ||
       sa.profile->section->remote_auth == config::AuthKind::kPublicKey)
     payloads.push_back(make_payload(make_signature_hash_algorithms_notify(kOurHashes)));
+  // RFC 7383 2.3: we reassemble, and fragment when the responder does too.
+  if (options_.fragment_size != 0)
+    payloads.push_back(make_payload(make_notify(NotifyType::kIkev2FragmentationSupported)));
   sa.next_request_id = 0;
   sa.outstanding.reset();
   // The message is kept: it is what our AUTH signs (RealMessage1).
   auto sent = send_request(sa, RequestKind::kIkeSaInit, ExchangeType::kIkeSaInit, payloads);
-  if (sent && sa.outstanding) sa.init_request = sa.outstanding->bytes;
+  if (sent && sa.outstanding) sa.init_request = sa.outstanding->datagrams.front();
 }
 
 void Engine::Impl::initiator_init_response(const dp_link::IkeDatagram& datagram, const IkeHeader& header) {
@@ -1073,6 +1081,8 @@ void Engine::Impl::initiator_init_response(const dp_link::IkeDatagram& datagram,
       sa->peer_behind_nat || sa->local_behind_nat || sa->profile->section->force_encapsulation;
   if (const auto* hashes = message->find_notify(NotifyType::kSignatureHashAlgorithms))
     if (auto list = notify_signature_hash_algorithms(*hashes)) sa->peer_signature_hashes = *list;
+  sa->fragmentation = options_.fragment_size != 0 &&
+                      message->find_notify(NotifyType::kIkev2FragmentationSupported) != nullptr;
   sa->outstanding.reset();
   sa->last_heard_ns = now();
   // RFC 7296 2.23: with a NAT, move to the NAT-T port from IKE_AUTH on.
@@ -1249,7 +1259,7 @@ shared::Status Engine::Impl::rekey_child(uint64_t id) {
   if (sa->outstanding || sa->request_in_progress) return shared::make_error("an exchange of this IKE SA is in progress");
   ChildSa* old = nullptr;
   for (auto& child : sa->children)
-    if (!child.rekeyed) {
+    if (!child.rekeyed && !child.rekeying) {
       old = &child;
       break;
     }
@@ -1283,8 +1293,12 @@ shared::Status Engine::Impl::rekey_child(uint64_t id) {
   payloads.push_back(make_ts_payload(true, ts_i));
   payloads.push_back(make_ts_payload(false, ts_r));
   uint32_t new_spi = extra.new_inbound_spi;
+  ChildSa* rekeyed_child = old;
   auto sent = send_request(*sa, RequestKind::kRekeyChild, ExchangeType::kCreateChildSa, payloads, std::move(extra));
-  if (!sent) release_inbound_spi(new_spi);
+  if (!sent)
+    release_inbound_spi(new_spi);
+  else
+    rekeyed_child->rekeying = true;  // until the new child is in, or the rekey failed
   return sent;
 }
 
@@ -1293,7 +1307,10 @@ void Engine::Impl::initiator_rekey_child_response(IkeSa& sa, OutstandingRequest&
   auto retry_later = [&](const std::string& why) {
     release_inbound_spi(request.new_inbound_spi);
     for (auto& child : sa.children)
-      if (child.info.inbound_spi == request.child_inbound_spi) child.info.rekey_at_ns = now() + 10 * kNsPerSecond;
+      if (child.info.inbound_spi == request.child_inbound_spi) {
+        child.rekeying = false;
+        child.info.rekey_at_ns = now() + 10 * kNsPerSecond;
+      }
     emit(EngineEventKind::kFailed, sa, "child rekey: " + why);
   };
   ChildSa* old = nullptr;
@@ -1354,7 +1371,10 @@ void Engine::Impl::initiator_rekey_child_response(IkeSa& sa, OutstandingRequest&
           break;
         }
       for (auto& c : current->children)
-        if (c.info.inbound_spi == old_inbound) c.info.rekey_at_ns = now() + 10 * kNsPerSecond;
+        if (c.info.inbound_spi == old_inbound) {
+          c.rekeying = false;
+          c.info.rekey_at_ns = now() + 10 * kNsPerSecond;
+        }
       emit(EngineEventKind::kFailed, *current, "child rekey: data plane refused the new SAs: " + why);
       schedule(*current);
       return;
@@ -1365,6 +1385,7 @@ void Engine::Impl::initiator_rekey_child_response(IkeSa& sa, OutstandingRequest&
       if (c.info.inbound_spi == inbound_spi) c.info.established_ns = now();
       if (c.info.inbound_spi == old_inbound) {
         c.rekeyed = true;
+        c.rekeying = false;
         c.info.rekey_at_ns = 0;
         // Deleted by the next poll (or sooner below): the initiator of a
         // rekey deletes the old child (RFC 7296 2.8).
@@ -1430,6 +1451,8 @@ IkeSa& Engine::Impl::successor_of(IkeSa& old_ref, bool initiator, uint64_t spi_i
   fresh.local_behind_nat = old.local_behind_nat;
   fresh.udp_encapsulation = old.udp_encapsulation;
   fresh.mobike = old.mobike;
+  // RFC 7383 2.3: the rekeyed IKE SA keeps what IKE_SA_INIT negotiated.
+  fresh.fragmentation = old.fragmentation;
   fresh.peer_signature_hashes = old.peer_signature_hashes;
   fresh.peer_id = old.peer_id;
   fresh.peer_id_text = old.peer_id_text;

@@ -56,6 +56,7 @@ struct ChildSa {
   ChildSaInfo info;
   std::optional<policy::SelectedProposal> proposal;
   bool rekeyed = false;        // a newer child replaced it; deleted soon
+  bool rekeying = false;       // our rekey of it is under way (exchange or install)
   uint64_t retire_at_ns = 0;   // rekeyed: delete it ourselves if the peer has not
   // Responder of a child rekey: the new outbound SA waits (keys kept here)
   // until the old child goes, because the initiator installs its new
@@ -66,11 +67,15 @@ struct ChildSa {
   uint32_t replaces_inbound_spi = 0;  // the child this one rekeyed
 };
 
+// A message as it goes on the wire: one datagram, or its SKF fragments
+// (RFC 7383 2.5) in order. Retransmissions resend all of them.
+using Datagrams = std::vector<std::vector<uint8_t>>;
+
 // A request of ours waiting for its response (window size 1).
 struct OutstandingRequest {
   RequestKind kind = RequestKind::kLiveness;
   uint32_t message_id = 0;
-  std::vector<uint8_t> bytes;
+  Datagrams datagrams;
   uint64_t next_send_ns = 0;
   uint32_t tries = 0;
   // Per kind: the child concerned (inbound SPI), a rekey's new SPIs, nonce,
@@ -81,6 +86,19 @@ struct OutstandingRequest {
   std::vector<uint8_t> nonce;
   std::optional<crypto::DhKeyPair> dh;
   SaPayload offered;
+};
+
+// One message being reassembled from SKF fragments (RFC 7383 2.6). Each
+// piece is stored decrypted, after its own ICV held.
+struct FragmentCollection {
+  uint32_t message_id = 0;
+  uint16_t total = 0;                       // Total Fragments of this collection
+  PayloadType first_inner = PayloadType::kNone;  // from fragment 1
+  std::vector<crypto::SecureBytes> pieces;  // index: Fragment Number - 1
+  std::vector<bool> have;
+  uint16_t received = 0;
+  size_t bytes = 0;
+  uint64_t started_ns = 0;
 };
 
 struct PendingInstall {
@@ -121,6 +139,8 @@ struct IkeSa {
   bool local_behind_nat = false;
   bool udp_encapsulation = false;
   bool mobike = false;
+  // Both ends sent IKEV2_FRAGMENTATION_SUPPORTED in IKE_SA_INIT (RFC 7383 2.3).
+  bool fragmentation = false;
   std::vector<HashAlgorithm> peer_signature_hashes;
   IdPayload peer_id;
   std::string peer_id_text;
@@ -128,7 +148,11 @@ struct IkeSa {
   uint32_t expected_request_id = 0;
   bool have_last_response = false;
   uint32_t last_response_id = 0;
-  std::vector<uint8_t> last_response;
+  Datagrams last_response;
+  // SKF reassembly: the peer's request, and the response to ours. At most
+  // one each (the window is 1); a newer message ID replaces it.
+  std::optional<FragmentCollection> request_fragments;
+  std::optional<FragmentCollection> response_fragments;
   bool request_in_progress = false;  // an answer waits for the data plane
   // Requester side.
   uint32_t next_request_id = 0;
@@ -185,6 +209,19 @@ class Engine::Impl {
                            const IkeHeader& header, const std::vector<Payload>& inner,
                            const SaPayload& sa_payload);
   void initiator_auth_response(IkeSa& sa, OutstandingRequest& request, const std::vector<Payload>& inner);
+  // The inner payloads of a protected message: SK opened here, SKF stored
+  // until its message is complete (then reassembled and decoded).
+  enum class Opened : uint8_t {
+    kInner,      // `inner` holds the message's payloads
+    kWaiting,    // a fragment stored (or dropped and counted): nothing more to do
+    kIcvFailed,  // not the peer's: no answer, no state change
+    kMalformed,  // authenticated but undecodable
+  };
+  Opened open_protected(IkeSa& sa, const dp_link::IkeDatagram& datagram, const Message& message,
+                        bool response, std::vector<Payload>& inner);
+  Opened collect_fragment(IkeSa& sa, const dp_link::IkeDatagram& datagram, const IkeHeader& header,
+                          const EncryptedFragmentPayload& skf, bool response, std::vector<Payload>& inner);
+  void drop_fragments(std::optional<FragmentCollection>& collection);
   void initiator_rekey_child_response(IkeSa& sa, OutstandingRequest& request,
                                       const std::vector<Payload>& inner);
   void initiator_rekey_ike_response(IkeSa& sa, OutstandingRequest& request,
@@ -197,7 +234,12 @@ class Engine::Impl {
                               NotifyPayload notify);
   shared::Status send_request(IkeSa& sa, RequestKind kind, ExchangeType exchange,
                               const std::vector<Payload>& payloads, OutstandingRequest extra = {});
-  void transmit(IkeSa& sa, const std::vector<uint8_t>& bytes);
+  // The datagrams of a protected message: one SK, or SKF fragments when
+  // fragmentation was negotiated and the whole would exceed the limit.
+  shared::Result<Datagrams> protect(IkeSa& sa, const IkeHeader& header, const std::vector<Payload>& payloads,
+                                    const OuterEndpoint& remote, bool non_esp_marker);
+  void transmit(IkeSa& sa, const Datagrams& datagrams);
+  void send_all(const dp_link::IkeDatagram& request, const Datagrams& datagrams);
   void send_ike_auth(IkeSa& sa);
   void send_ike_sa_init(IkeSa& sa);
 

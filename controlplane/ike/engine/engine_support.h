@@ -40,7 +40,7 @@ shared::Result<std::vector<uint8_t>> seal_message(const IkeHeader& header,
                                                   std::span<const Payload> inner,
                                                   crypto::SkCipher& cipher);
 // The inner payloads of a decoded message whose last payload is SK.
-// Errors: no SK (or SKF: fragments are not reassembled here), ICV failure
+// Errors: no SK (SKF fragments are reassembled by the engine, not here), ICV failure
 // (the error says "ICV"), inner chain malformed.
 shared::Result<std::vector<Payload>> open_message(std::span<const uint8_t> datagram,
                                                   const Message& message,

@@ -3,7 +3,10 @@
 // network that can put a NAT between them, lose datagrams, repeat them or
 // corrupt them; a fake clock drives retransmissions, liveness and rekeys.
 // Child SAs land in RecordingSaInstallers, whose models are compared across
-// the two sides (same SPIs, same keys, crossed directions).
+// the two sides (same SPIs, same keys, crossed directions). At the end,
+// IKE fragmentation (RFC 7383): RSA certificates and a 576-byte limit make
+// IKE_AUTH travel as SKF fragments, which the network loses, reorders,
+// repeats, forges and floods.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -18,6 +21,7 @@
 
 #include "controlplane/config/controlplane_config.h"
 #include "controlplane/dp_link/recording_sa_installer.h"
+#include "controlplane/ike/codec/message.h"
 #include "controlplane/ike/engine/engine.h"
 #include "tests/unit/controlplane/config/test_pki.h"
 #include "tests/unit/controlplane/crypto/test_support.h"
@@ -565,6 +569,20 @@ TEST(EngineTest, DataPlaneEventsRekeyAndExpireChildren) {
   EXPECT_NE(after.front().inbound_spi, before.inbound_spi);
   EXPECT_EQ(gateway.engine->stats().data_plane_rekeys, 1u);
   expect_matching_children(gateway, device, *id);
+  // Both SAs of a child reach their soft lifetime together (two events, the
+  // second while the first's rekey is under way): one rekey, one new child.
+  auto pair = gateway.engine->ike_sa(only_sa(gateway))->children.front();
+  gateway.engine->on_sa_condition(pair.inbound_spi, SaDirection::kInbound, Engine::SaCondition::kRekeyWanted);
+  gateway.engine->poll();
+  gateway.engine->on_sa_condition(pair.outbound_spi, SaDirection::kOutbound, Engine::SaCondition::kRekeyWanted);
+  net.run();
+  gateway.engine->on_sa_condition(pair.outbound_spi, SaDirection::kOutbound, Engine::SaCondition::kRekeyWanted);
+  net.run();
+  after = gateway.engine->ike_sa(only_sa(gateway))->children;
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_NE(after.front().inbound_spi, pair.inbound_spi);
+  EXPECT_EQ(gateway.installer.installed().size(), 2u);
+  EXPECT_EQ(gateway.engine->stats().child_sas_rekeyed, 2u);
   // Sequence numbers near exhaustion on the outbound side: the same.
   gateway.engine->on_sa_condition(after.front().outbound_spi, SaDirection::kOutbound,
                                   Engine::SaCondition::kRekeyWanted);
@@ -580,8 +598,9 @@ TEST(EngineTest, DataPlaneEventsRekeyAndExpireChildren) {
   EXPECT_TRUE(gateway.installer.installed().empty());
   EXPECT_TRUE(device.installer.installed().empty());
   // Unknown SPIs are counted, nothing else.
+  uint64_t unknown_before = gateway.engine->stats().unknown_sa_conditions;
   gateway.engine->on_sa_condition(12345, SaDirection::kInbound, Engine::SaCondition::kRekeyWanted);
-  EXPECT_EQ(gateway.engine->stats().unknown_sa_conditions, 1u);
+  EXPECT_EQ(gateway.engine->stats().unknown_sa_conditions, unknown_before + 1);
 }
 
 TEST(EngineTest, LostResponsesAreRetransmittedAndRepeatedRequestsAnsweredFromCache) {
@@ -803,6 +822,560 @@ TEST_P(EngineCertificateTest, CertificatesBothWays) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EcdsaAndRsa, EngineCertificateTest, ::testing::Values(false, true));
+
+// ------------------------------------------------------------ RFC 7383 fragmentation
+
+// RSA-2048 certificates for the gateway and dev1.fap.example from one CA:
+// an IKE_AUTH of either side is well over 576 bytes. Made once, kept in a
+// directory that lives as long as the test program.
+struct RsaPki {
+  config::test::TempDirectory dir;
+  RsaPki() {
+    auto ca_key = crypto::test::make_ec_key("P-256");
+    auto ca = crypto::test::make_cert(crypto::test::CertSpec().cn("segw test CA").ca(), ca_key.get(), nullptr,
+                                      nullptr);
+    auto gw_key = crypto::test::make_rsa_key(2048);
+    auto gw = crypto::test::make_cert(crypto::test::CertSpec().cn("segw").san("DNS:segw.example"), gw_key.get(),
+                                      &ca, ca_key.get());
+    auto dev_key = crypto::test::make_rsa_key(2048);
+    auto dev = crypto::test::make_cert(crypto::test::CertSpec().cn("dev1").san("DNS:dev1.fap.example"),
+                                       dev_key.get(), &ca, ca_key.get());
+    EXPECT_TRUE(config::test::write_cert(dir.file("ca.pem"), ca));
+    EXPECT_TRUE(config::test::write_cert(dir.file("gw.pem"), gw));
+    EXPECT_TRUE(config::test::write_key(dir.file("gw.key"), gw_key.get()));
+    EXPECT_TRUE(config::test::write_cert(dir.file("dev.pem"), dev));
+    EXPECT_TRUE(config::test::write_key(dir.file("dev.key"), dev_key.get()));
+  }
+};
+
+const RsaPki& rsa_pki() {
+  static RsaPki pki;
+  return pki;
+}
+
+// `fragment_size` on each side (0: does not announce RFC 7383 support).
+std::pair<std::string, std::string> rsa_configs(uint32_t gateway_fragment_size, uint32_t device_fragment_size,
+                                                const std::string& gateway_extra = "",
+                                                const std::string& gateway_profile = "",
+                                                const std::string& device_profile = "",
+                                                const std::string& device_extra = "") {
+  const auto& dir = rsa_pki().dir;
+  const std::string psk_lines = "local_auth = psk\nremote_auth = psk";
+  std::string gateway_text =
+      gateway_config(gateway_profile, "fragment_size = " + std::to_string(gateway_fragment_size) + "\n" + gateway_extra);
+  gateway_text.replace(gateway_text.find(psk_lines), psk_lines.size(),
+                       "local_auth = pubkey\nremote_auth = pubkey\ncertificate_file = " + dir.file("gw.pem") +
+                           "\nprivate_key_file = " + dir.file("gw.key") + "\nca_files = " + dir.file("ca.pem"));
+  gateway_text.replace(gateway_text.find("remote_id = %any"), 16, "remote_id = *.fap.example");
+  const std::string subnets = "local_subnets = 10.0.0.0/8, 2001:db8:c::/48\n";
+  if (gateway_profile.find("local_subnets") != std::string::npos)
+    gateway_text.erase(gateway_text.find(subnets), subnets.size());
+  std::string device_text = device_config("dev1.fap.example", device_profile);
+  device_text.replace(device_text.find(psk_lines), psk_lines.size(),
+                      "local_auth = pubkey\nremote_auth = pubkey\ncertificate_file = " + dir.file("dev.pem") +
+                          "\nprivate_key_file = " + dir.file("dev.key") + "\nca_files = " + dir.file("ca.pem"));
+  const std::string listen = "listen = 192.168.1.10\n";
+  device_text.replace(device_text.find(listen), listen.size(),
+                      listen + "fragment_size = " + std::to_string(device_fragment_size) + "\n" + device_extra);
+  return {gateway_text, device_text};
+}
+
+// Wire fields of a datagram as sent (RFC 7296 3.1, RFC 7383 2.5).
+constexpr uint8_t kSkfType = 53;
+constexpr uint8_t kIkeAuthType = 35;
+bool is_skf(const IkeDatagram& d) { return d.message.size() > 36 && d.message[16] == kSkfType; }
+bool is_ike_auth(const IkeDatagram& d) { return d.message.size() > 28 && d.message[18] == kIkeAuthType; }
+bool is_response(const IkeDatagram& d) { return d.message.size() > 28 && (d.message[19] & 0x20) != 0; }
+uint16_t fragment_number(const IkeDatagram& d) { return uint16_t((d.message[32] << 8) | d.message[33]); }
+uint16_t total_fragments(const IkeDatagram& d) { return uint16_t((d.message[34] << 8) | d.message[35]); }
+// RFC 7383 2.5.1: what the datagram occupies on the wire, IP and UDP included.
+size_t wire_size(const IkeDatagram& d) {
+  return d.message.size() + (d.remote.address.is_ipv4() ? 20 : 40) + 8 + (d.non_esp_marker ? 4 : 0);
+}
+
+// The gateway (node 0) and a device with RSA certificates behind the NAT
+// (node 1: IKE_AUTH on 4500 with the non-ESP marker).
+struct FragmentFixture {
+  Network net;
+  Node* gateway = nullptr;
+  Node* device = nullptr;
+  uint64_t id = 0;
+  FragmentFixture(uint32_t gateway_fragment_size, uint32_t device_fragment_size, const std::string& gateway_extra = "",
+                  const std::string& gateway_profile = "", const std::string& device_profile = "",
+                  const std::string& device_extra = "") {
+    auto [gateway_text, device_text] = rsa_configs(gateway_fragment_size, device_fragment_size, gateway_extra,
+                                                   gateway_profile, device_profile, device_extra);
+    gateway = &net.add("gateway", ip("198.51.100.1"), gateway_text);
+    device = &net.add("device", ip("192.168.1.10"), device_text, true);
+  }
+  void initiate() {
+    auto started = device->engine->initiate(to_gateway(net, 1));
+    ASSERT_TRUE(started.ok());
+    id = *started;
+  }
+  bool established() const {
+    auto d = device->engine->ike_sa(id);
+    auto g = gateway->engine->ike_sas();
+    return d && d->state == IkeSaState::kEstablished && g.size() == 1 && g.front().state == IkeSaState::kEstablished;
+  }
+};
+
+TEST(EngineFragmentTest, IkeAuthWithRsaCertificatesIsFragmentedBothWaysWithinTheLimit) {
+  FragmentFixture f(576, 576);
+  std::vector<IkeDatagram> sent[2];
+  f.net.drop = [&](int from, const IkeDatagram& d) {
+    sent[from].push_back(d);
+    return false;
+  };
+  f.initiate();
+  f.net.run();
+  ASSERT_TRUE(f.established()) << (f.device->events.empty() ? "" : f.device->events.back().detail);
+  expect_matching_children(*f.gateway, *f.device, f.id);
+  EXPECT_TRUE(f.device->engine->ike_sa(f.id)->fragmentation);
+  EXPECT_TRUE(f.gateway->engine->ike_sas().front().fragmentation);
+  // Both directions of IKE_AUTH went as fragments 1..N, each within 576.
+  for (int node : {0, 1}) {
+    std::vector<uint16_t> numbers;
+    for (const auto& d : sent[node]) {
+      EXPECT_LE(wire_size(d), 576u) << "node " << node;
+      if (!is_ike_auth(d)) continue;
+      EXPECT_TRUE(is_skf(d)) << "node " << node;
+      EXPECT_EQ(is_response(d), node == 0);
+      EXPECT_EQ(total_fragments(d), sent[node].size() - 1);  // all but IKE_SA_INIT
+      numbers.push_back(fragment_number(d));
+    }
+    ASSERT_GE(numbers.size(), 3u) << "node " << node;
+    for (size_t i = 0; i < numbers.size(); ++i) EXPECT_EQ(numbers[i], i + 1);
+    const auto& stats = f.net.nodes[node]->engine->stats();
+    EXPECT_EQ(stats.fragments_sent, numbers.size());
+    EXPECT_EQ(stats.fragments_received, sent[1 - node].size() - 1);
+    EXPECT_EQ(stats.fragmented_messages_reassembled, 1u);
+    EXPECT_EQ(stats.fragments_dropped, 0u);
+    EXPECT_EQ(stats.fragment_collections, 0u);
+    EXPECT_EQ(stats.fragment_bytes, 0u);
+    EXPECT_EQ(stats.dropped_icv + stats.dropped_malformed + stats.dropped_invalid, 0u);
+  }
+
+  // The small exchanges after it fit in one datagram each and stay whole;
+  // child and IKE rekeys still work over the fragmenting SA.
+  for (auto& d : sent) d.clear();
+  ASSERT_TRUE(f.device->engine->rekey_child(f.id).ok());
+  f.net.run();
+  ASSERT_TRUE(f.gateway->engine->rekey_ike(f.gateway->engine->ike_sas().front().id).ok());
+  f.net.run();
+  for (int node : {0, 1})
+    for (const auto& d : sent[node]) {
+      EXPECT_FALSE(is_skf(d));
+      EXPECT_LE(wire_size(d), 576u);
+    }
+  auto sas = f.device->engine->ike_sas();
+  ASSERT_EQ(sas.size(), 1u);
+  EXPECT_EQ(sas.front().state, IkeSaState::kEstablished);
+  expect_matching_children(*f.gateway, *f.device, sas.front().id);
+}
+
+TEST(EngineFragmentTest, TheDefaultSizeOf1280BoundsEveryDatagram) {
+  // fragment_size 1280 (the default) and an IPv4 path: the RSA IKE_AUTH
+  // still needs fragments (two certificates' worth), each within 1280.
+  FragmentFixture f(1280, 1280);
+  std::vector<IkeDatagram> sent;
+  f.net.drop = [&](int, const IkeDatagram& d) {
+    sent.push_back(d);
+    return false;
+  };
+  f.initiate();
+  f.net.run();
+  ASSERT_TRUE(f.established());
+  for (const auto& d : sent) EXPECT_LE(wire_size(d), 1280u);
+  EXPECT_GT(f.device->engine->stats().fragments_sent + f.gateway->engine->stats().fragments_sent, 0u);
+}
+
+TEST(EngineFragmentTest, ALostFragmentIsRecoveredByRetransmittingTheWholeMessage) {
+  for (int lose_from : {1, 0}) {  // a request fragment, then a response fragment
+    SCOPED_TRACE(lose_from == 1 ? "request fragment lost" : "response fragment lost");
+    FragmentFixture f(576, 576);
+    bool lost = false;
+    size_t skf_after_loss[2] = {0, 0};
+    f.net.drop = [&](int from, const IkeDatagram& d) {
+      if (lost && is_skf(d)) ++skf_after_loss[from];
+      if (!lost && from == lose_from && is_skf(d) && fragment_number(d) == 2) {
+        lost = true;
+        return true;
+      }
+      return false;
+    };
+    f.initiate();
+    f.net.run();
+    ASSERT_TRUE(lost);
+    EXPECT_FALSE(f.established());
+    f.net.advance(5 * kSecond);
+    ASSERT_TRUE(f.established());
+    expect_matching_children(*f.gateway, *f.device, f.id);
+    const auto& device = f.device->engine->stats();
+    const auto& gateway = f.gateway->engine->stats();
+    EXPECT_EQ(device.retransmitted_requests, 1u);
+    EXPECT_EQ(gateway.fragmented_messages_reassembled, 1u);
+    EXPECT_EQ(device.fragmented_messages_reassembled, 1u);
+    // The whole request went again (every fragment), and with a lost
+    // response fragment the whole cached response, once, on fragment 1.
+    EXPECT_EQ(device.fragments_sent % 2, 0u);
+    // After the loss: the rest of the first transmission, then all again.
+    EXPECT_EQ(skf_after_loss[1], lose_from == 1 ? device.fragments_sent - 2 : device.fragments_sent / 2);
+    if (lose_from == 0) {
+      EXPECT_EQ(gateway.retransmitted_responses, 1u);
+      EXPECT_EQ(gateway.fragments_sent % 2, 0u);
+      EXPECT_EQ(skf_after_loss[0], gateway.fragments_sent - 2);
+      // The repeated request's other fragments: not answered again.
+      EXPECT_EQ(gateway.fragments_dropped, device.fragments_sent / 2 - 1);
+    }
+    EXPECT_EQ(gateway.fragment_collections + device.fragment_collections, 0u);
+  }
+}
+
+}  // namespace
+}  // namespace segw::cp::ike
+
+namespace segw::cp::ike {
+namespace {
+
+// Holds back the datagrams `hold` picks until released.
+struct Holder {
+  std::vector<IkeDatagram> held[2];
+  std::function<bool(int, const IkeDatagram&)> hold;
+  bool holding = true;
+  void attach(Network& net) {
+    net.drop = [this](int from, const IkeDatagram& d) {
+      if (!holding || !hold(from, d)) return false;
+      held[from].push_back(d);
+      return true;
+    };
+  }
+  // Hands a datagram `from` sent to its receiver now, past the network's
+  // hook (what it answers goes through the network as usual).
+  static void deliver(Network& net, int from, const IkeDatagram& sent) {
+    IkeDatagram received = sent;
+    received.remote = net.public_of(from, sent.local.port);
+    for (size_t n = 0; n < net.nodes.size(); ++n) {
+      if (int(n) == from) continue;
+      for (uint16_t port : {uint16_t(500), uint16_t(4500)}) {
+        if (net.public_of(int(n), port) != sent.remote) continue;
+        received.local = {net.nodes[n]->address, port};
+        net.nodes[n]->engine->handle_datagram(received);
+        return;
+      }
+    }
+    ADD_FAILURE() << "nobody at the destination";
+  }
+};
+
+TEST(EngineFragmentTest, FragmentsInReverseOrderAreReassembled) {
+  FragmentFixture f(576, 576);
+  Holder holder;
+  holder.hold = [](int, const IkeDatagram& d) { return is_skf(d); };
+  holder.attach(f.net);
+  f.initiate();
+  f.net.run();
+  ASSERT_GE(holder.held[1].size(), 3u);
+  holder.holding = false;
+  // The request's fragments, last first...
+  for (auto it = holder.held[1].rbegin(); it != holder.held[1].rend(); ++it) Holder::deliver(f.net, 1, *it);
+  holder.holding = true;
+  f.net.run();
+  EXPECT_EQ(f.gateway->engine->stats().fragmented_messages_reassembled, 1u);
+  // ... then the response's.
+  ASSERT_GE(holder.held[0].size(), 3u);
+  holder.holding = false;
+  for (auto it = holder.held[0].rbegin(); it != holder.held[0].rend(); ++it) Holder::deliver(f.net, 0, *it);
+  f.net.run();
+  ASSERT_TRUE(f.established());
+  expect_matching_children(*f.gateway, *f.device, f.id);
+  for (int node : {0, 1}) {
+    const auto& stats = f.net.nodes[node]->engine->stats();
+    EXPECT_EQ(stats.retransmitted_requests + stats.retransmitted_responses, 0u);
+    EXPECT_EQ(stats.fragments_dropped, 0u);
+    EXPECT_EQ(stats.fragmented_messages_reassembled, 1u);
+  }
+}
+
+TEST(EngineFragmentTest, DuplicatedFragmentsAreIgnored) {
+  FragmentFixture f(576, 576);
+  size_t duplicated[2] = {0, 0};
+  bool next_is_copy = false;
+  // Every fragment but the last arrives twice, the copy right behind it.
+  f.net.drop = [&](int from, const IkeDatagram& d) {
+    if (next_is_copy) {
+      next_is_copy = false;
+      return false;
+    }
+    if (is_skf(d) && fragment_number(d) < total_fragments(d)) {
+      ++duplicated[from];
+      f.net.in_flight.emplace_front(from, d);
+      next_is_copy = true;
+    }
+    return false;
+  };
+  f.initiate();
+  f.net.run();
+  ASSERT_TRUE(f.established());
+  expect_matching_children(*f.gateway, *f.device, f.id);
+  for (int node : {0, 1}) {
+    ASSERT_GE(duplicated[1 - node], 2u);
+    const auto& stats = f.net.nodes[node]->engine->stats();
+    EXPECT_EQ(stats.fragments_dropped, duplicated[1 - node]) << "node " << node;
+    EXPECT_EQ(stats.fragmented_messages_reassembled, 1u);
+    EXPECT_EQ(stats.retransmitted_requests + stats.retransmitted_responses, 0u);
+    EXPECT_EQ(stats.fragment_collections, 0u);
+  }
+}
+
+TEST(EngineFragmentTest, ATamperedFragmentFailsItsIcvAndTheRetransmissionCompletes) {
+  for (int from_node : {1, 0}) {
+    SCOPED_TRACE(from_node == 1 ? "request fragment tampered" : "response fragment tampered");
+    FragmentFixture f(576, 576);
+    bool tampered = false;
+    f.net.drop = [&](int from, const IkeDatagram& d) {
+      if (tampered || from != from_node || !is_skf(d) || fragment_number(d) != 2) return false;
+      tampered = true;
+      IkeDatagram bad = d;
+      bad.message[bad.message.size() / 2] ^= 0x40;  // inside the ciphertext
+      f.net.in_flight.emplace_front(from, bad);
+      return true;
+    };
+    f.initiate();
+    f.net.run();
+    ASSERT_TRUE(tampered);
+    EXPECT_FALSE(f.established());
+    Node& receiver = *f.net.nodes[1 - from_node];
+    EXPECT_EQ(receiver.engine->stats().dropped_icv, 1u);
+    EXPECT_EQ(receiver.engine->stats().fragments_dropped, 1u);
+    // The verified fragments are held; fragment 2 is missing.
+    EXPECT_EQ(receiver.engine->stats().fragment_collections, 1u);
+    f.net.advance(5 * kSecond);
+    ASSERT_TRUE(f.established());
+    expect_matching_children(*f.gateway, *f.device, f.id);
+    EXPECT_EQ(f.device->engine->stats().retransmitted_requests, 1u);
+    EXPECT_EQ(receiver.engine->stats().fragmented_messages_reassembled, 1u);
+    EXPECT_EQ(receiver.engine->stats().fragment_collections, 0u);
+  }
+}
+
+TEST(EngineFragmentTest, APeerWithoutSupportGetsWholeMessages) {
+  for (bool device_announces : {false, true}) {
+    SCOPED_TRACE(device_announces ? "gateway fragment_size 0" : "device fragment_size 0");
+    FragmentFixture f(device_announces ? 0 : 576, device_announces ? 576 : 0);
+    std::vector<IkeDatagram> sent[2];
+    f.net.drop = [&](int from, const IkeDatagram& d) {
+      sent[from].push_back(d);
+      return false;
+    };
+    f.initiate();
+    f.net.run();
+    ASSERT_TRUE(f.established());
+    expect_matching_children(*f.gateway, *f.device, f.id);
+    // IKE_SA_INIT: the notify only from a device that fragments, and no
+    // answer to it from a gateway that does not (nor to a device that
+    // did not ask).
+    auto announces = [](const IkeDatagram& d) {
+      auto message = decode_message(d.message);
+      return message && message->find_notify(NotifyType::kIkev2FragmentationSupported) != nullptr;
+    };
+    ASSERT_FALSE(sent[0].empty());
+    ASSERT_FALSE(sent[1].empty());
+    EXPECT_EQ(announces(sent[1].front()), device_announces);
+    EXPECT_FALSE(announces(sent[0].front()));
+    size_t largest = 0;
+    for (int node : {0, 1}) {
+      for (const auto& d : sent[node]) {
+        EXPECT_FALSE(is_skf(d));
+        if (is_ike_auth(d)) largest = std::max(largest, wire_size(d));
+      }
+      EXPECT_EQ(f.net.nodes[node]->engine->stats().fragments_sent, 0u);
+    }
+    EXPECT_GT(largest, 576u);  // it would have been fragmented
+    EXPECT_FALSE(f.device->engine->ike_sa(f.id)->fragmentation);
+    EXPECT_FALSE(f.gateway->engine->ike_sas().front().fragmentation);
+  }
+}
+
+TEST(EngineFragmentTest, FragmentsWithoutNegotiationAreDroppedAndCounted) {
+  // The gateway's IKEV2_FRAGMENTATION_SUPPORTED is cut out of its
+  // IKE_SA_INIT response on the way: the gateway believes fragmentation
+  // negotiated, the device does not, and drops the fragmented IKE_AUTH
+  // response it then gets (RFC 7383 2.3: fragments only once both sides
+  // announced support).
+  FragmentFixture f(576, 576);
+  bool stripped = false;
+  f.net.drop = [&](int from, const IkeDatagram& d) {
+    if (from != 0 || stripped || d.message.size() < 28 || d.message[18] != 34) return false;
+    auto message = decode_message(d.message);
+    if (!message) return false;
+    auto& payloads = message->payloads;
+    auto notify = std::find_if(payloads.begin(), payloads.end(), [](const Payload& p) {
+      const auto* n = p.get<NotifyPayload>();
+      return n && n->type == NotifyType::kIkev2FragmentationSupported;
+    });
+    if (notify == payloads.end()) return false;
+    payloads.erase(notify);
+    auto bytes = encode_message(*message);
+    if (!bytes) return false;
+    stripped = true;
+    IkeDatagram changed = d;
+    changed.message = std::move(*bytes);
+    f.net.in_flight.emplace_front(from, changed);
+    return true;
+  };
+  f.initiate();
+  f.net.run();
+  ASSERT_TRUE(stripped);
+  EXPECT_FALSE(f.established());
+  const auto& device = f.device->engine->stats();
+  const auto& gateway = f.gateway->engine->stats();
+  EXPECT_EQ(device.fragments_sent, 0u);  // the request went whole
+  ASSERT_GE(gateway.fragments_sent, 2u);
+  EXPECT_EQ(device.fragments_received, gateway.fragments_sent);
+  EXPECT_EQ(device.fragments_dropped, gateway.fragments_sent);
+  EXPECT_EQ(device.fragment_collections, 0u);
+  EXPECT_EQ(device.fragmented_messages_reassembled, 0u);
+}
+
+TEST(EngineFragmentTest, InconsistentTotalsAreDroppedAndDoNotDisturbTheCollection) {
+  FragmentFixture f(576, 576);
+  Holder holder;
+  holder.hold = [](int from, const IkeDatagram& d) { return from == 1 && is_skf(d); };
+  holder.attach(f.net);
+  f.initiate();
+  f.net.run();
+  auto fragments = holder.held[1];
+  ASSERT_GE(fragments.size(), 3u);
+  holder.holding = false;
+  const auto& stats = f.gateway->engine->stats();
+  Holder::deliver(f.net, 1, fragments[0]);
+  f.net.run();
+  EXPECT_EQ(stats.fragment_collections, 1u);
+  // Fragment 2 claiming one fragment fewer than fragment 1 did: dropped
+  // (RFC 7383 2.6.1) before any ICV work.
+  IkeDatagram fewer = fragments[1];
+  fewer.message[35] = uint8_t(fewer.message[35] - 1);
+  Holder::deliver(f.net, 1, fewer);
+  f.net.run();
+  EXPECT_EQ(stats.fragments_dropped, 1u);
+  EXPECT_EQ(stats.dropped_icv, 0u);
+  // Claiming more: that restarts a collection, but only once its ICV holds
+  // (the header is in the AAD): this forged one is dropped, nothing lost.
+  IkeDatagram more = fragments[1];
+  more.message[35] = uint8_t(more.message[35] + 1);
+  Holder::deliver(f.net, 1, more);
+  f.net.run();
+  EXPECT_EQ(stats.fragments_dropped, 2u);
+  EXPECT_EQ(stats.dropped_icv, 1u);
+  EXPECT_EQ(stats.fragment_collections, 1u);
+  // The genuine rest completes the message collected so far.
+  for (size_t i = 1; i < fragments.size(); ++i) Holder::deliver(f.net, 1, fragments[i]);
+  f.net.run();
+  ASSERT_TRUE(f.established());
+  EXPECT_EQ(stats.fragmented_messages_reassembled, 1u);
+  EXPECT_EQ(f.device->engine->stats().retransmitted_requests, 0u);
+}
+
+TEST(EngineFragmentTest, MemoryStaysBoundedUnderAFloodAndIncompleteMessagesExpire) {
+  FragmentFixture f(576, 576, "half_open_timeout_s = 120\n", "", "", "retransmit_timeout_ms = 60000\nhalf_open_timeout_s = 120\n");
+  Holder holder;
+  holder.hold = [](int from, const IkeDatagram& d) { return from == 1 && is_skf(d); };
+  holder.attach(f.net);
+  f.initiate();
+  f.net.run();
+  auto fragments = holder.held[1];
+  ASSERT_GE(fragments.size(), 3u);
+  const auto& stats = f.gateway->engine->stats();
+  holder.holding = false;
+  Holder::deliver(f.net, 1, fragments[0]);
+  f.net.run();
+  holder.holding = true;  // the device's retransmissions stay held
+  ASSERT_EQ(stats.fragment_collections, 1u);
+  const uint64_t held_bytes = stats.fragment_bytes;
+  ASSERT_GT(held_bytes, 0u);
+  // A flood: fragment 1 under other message IDs (outside the window, never
+  // decrypted) and fragment 2 of the expected one with forged contents
+  // (the ICV fails: never stored).
+  for (uint32_t i = 0; i < 500; ++i) {
+    IkeDatagram other = fragments[0];
+    uint32_t message_id = 2 + i;
+    other.message[20] = uint8_t(message_id >> 24);
+    other.message[21] = uint8_t(message_id >> 16);
+    other.message[22] = uint8_t(message_id >> 8);
+    other.message[23] = uint8_t(message_id);
+    Holder::deliver(f.net, 1, other);
+    IkeDatagram forged = fragments[1];
+    forged.message[40 + i % 200] ^= uint8_t(1 + i % 255);
+    Holder::deliver(f.net, 1, forged);
+  }
+  EXPECT_EQ(stats.fragment_collections, 1u);
+  EXPECT_EQ(stats.fragment_bytes, held_bytes);
+  EXPECT_EQ(stats.dropped_message_id, 500u);
+  EXPECT_EQ(stats.dropped_icv, 500u);
+  EXPECT_EQ(stats.fragments_dropped, 500u);
+  // Nothing more arrives: the collection is forgotten after its timeout
+  // (30 s), while the half-open IKE SA itself lives on (120 s).
+  f.net.advance(29 * kSecond, kSecond);
+  EXPECT_EQ(stats.fragment_collections, 1u);
+  f.net.advance(2 * kSecond, kSecond);
+  EXPECT_EQ(stats.fragment_collections, 0u);
+  EXPECT_EQ(stats.fragment_bytes, 0u);
+  EXPECT_EQ(f.gateway->engine->ike_sas().size(), 1u);
+  // The whole message again: it completes.
+  holder.holding = false;
+  for (const auto& d : fragments) Holder::deliver(f.net, 1, d);
+  f.net.run();
+  ASSERT_TRUE(f.established());
+  EXPECT_EQ(stats.fragmented_messages_reassembled, 1u);
+}
+
+TEST(EngineFragmentTest, CreateChildSaMessagesAreFragmentedToo) {
+  // PFS with MODP-2048 (a 256-byte KE), several proposals and eight
+  // subnets make the CREATE_CHILD_SA messages of rekeys larger than 576.
+  const std::string gateway_profile =
+      "esp_proposals = aes128gcm16-modp2048-esn-noesn, aes256gcm16-modp2048-esn-noesn\n"
+      "ike_proposals = aes128-sha256-modp2048\n"
+      "local_subnets = 10.0.0.0/16, 10.1.0.0/16, 10.2.0.0/16, 10.3.0.0/16, 10.4.0.0/16, 10.5.0.0/16, "
+      "10.6.0.0/16, 10.7.0.0/16\n";
+  const std::string device_profile =
+      "esp_proposals = aes128gcm16-modp2048-esn-noesn, aes256gcm16-modp2048-esn-noesn, "
+      "aes128-sha256-modp2048-esn-noesn, aes256-sha256-modp2048-esn-noesn, aes128-sha1-modp2048-esn-noesn\n"
+      "ike_proposals = aes128-sha256-modp2048\n";
+  FragmentFixture f(576, 576, "", gateway_profile, device_profile);
+  std::vector<IkeDatagram> sent[2];
+  f.net.drop = [&](int from, const IkeDatagram& d) {
+    sent[from].push_back(d);
+    return false;
+  };
+  f.initiate();
+  f.net.run();
+  ASSERT_TRUE(f.established());
+  for (auto& d : sent) d.clear();
+  auto before = f.device->engine->stats();
+  auto gateway_before = f.gateway->engine->stats();
+  ASSERT_TRUE(f.device->engine->rekey_child(f.id).ok());
+  f.net.run();
+  ASSERT_TRUE(f.gateway->engine->rekey_child(f.gateway->engine->ike_sas().front().id).ok());
+  f.net.run();
+  ASSERT_TRUE(f.device->engine->rekey_ike(f.id).ok());
+  f.net.run();
+  size_t skf[2] = {0, 0};
+  for (int node : {0, 1})
+    for (const auto& d : sent[node]) {
+      EXPECT_LE(wire_size(d), 576u);
+      skf[node] += is_skf(d);
+    }
+  EXPECT_GT(skf[0], 0u);
+  EXPECT_GT(skf[1], 0u);
+  EXPECT_GT(f.device->engine->stats().fragmented_messages_reassembled, before.fragmented_messages_reassembled);
+  EXPECT_GT(f.gateway->engine->stats().fragmented_messages_reassembled,
+            gateway_before.fragmented_messages_reassembled);
+  auto sas = f.device->engine->ike_sas();
+  ASSERT_EQ(sas.size(), 1u);
+  EXPECT_EQ(sas.front().state, IkeSaState::kEstablished);
+  expect_matching_children(*f.gateway, *f.device, sas.front().id);
+}
 
 }  // namespace
 }  // namespace segw::cp::ike
