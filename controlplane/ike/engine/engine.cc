@@ -665,6 +665,7 @@ shared::Status Engine::Impl::send_request(IkeSa& sa, RequestKind kind, ExchangeT
   extra.message_id = header.message_id;
   extra.datagrams = std::move(*datagrams);
   extra.tries = 0;
+  extra.first_sent_ns = now();
   extra.next_send_ns = now() + uint64_t(options_.retransmit_timeout_ms) * kNsPerMs;
   sa.outstanding = std::move(extra);
   transmit(sa, sa.outstanding->datagrams);
@@ -717,7 +718,14 @@ void Engine::Impl::on_timer(IkeSa& sa) {
   }
   if (sa.outstanding && t >= sa.outstanding->next_send_ns) {
     auto& request = *sa.outstanding;
-    if (request.tries + 1 >= options_.retransmit_tries + 1) {
+    // A liveness check is retransmitted until the profile's dpd_timeout_s
+    // has passed unanswered; other requests get retransmit_tries.
+    bool liveness_check = request.kind == RequestKind::kLiveness && sa.profile;
+    uint64_t dead_at = liveness_check
+                           ? request.first_sent_ns + uint64_t(sa.profile->section->dpd_timeout_s) * kNsPerSecond
+                           : 0;
+    bool exhausted = liveness_check ? t >= dead_at : request.tries + 1 >= options_.retransmit_tries + 1;
+    if (exhausted) {
       bool liveness = request.kind == RequestKind::kLiveness;
       if (liveness) ++stats_.liveness_failures;
       bool setup = request.kind == RequestKind::kIkeSaInit || request.kind == RequestKind::kIkeAuth;
@@ -730,6 +738,7 @@ void Engine::Impl::on_timer(IkeSa& sa) {
     ++stats_.retransmitted_requests;
     double delay = double(options_.retransmit_timeout_ms) * std::pow(options_.retransmit_base, request.tries);
     request.next_send_ns = t + uint64_t(delay) * kNsPerMs;
+    if (liveness_check && request.next_send_ns > dead_at) request.next_send_ns = dead_at;
     transmit(sa, request.datagrams);
   }
   if ((sa.state == IkeSaState::kHalfOpen || sa.state == IkeSaState::kInitSent ||

@@ -77,6 +77,7 @@ struct OutstandingRequest {
   uint32_t message_id = 0;
   Datagrams datagrams;
   uint64_t next_send_ns = 0;
+  uint64_t first_sent_ns = 0;
   uint32_t tries = 0;
   // Per kind: the child concerned (inbound SPI), a rekey's new SPIs, nonce,
   // D-H key and the SA payload offered.

@@ -74,6 +74,7 @@ local_subnets = 10.1.0.0/16
 remote_subnets = 10.2.0.0/16
 reconnect_delay_s = 1
 dpd_interval_s = 1
+dpd_timeout_s = 3
 EOF
 start() {  # NAME
   ip netns exec "$ns" "$daemon" -c "$dir/$1.conf" >> "$dir/$1.log" 2>&1 &

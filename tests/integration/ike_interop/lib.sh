@@ -621,6 +621,7 @@ esp_proposals = ${IKX_ESP_PROPOSAL[gcm]}-esn-noesn, ${IKX_ESP_PROPOSAL[cbc]}-esn
 pools = v4, v6
 local_subnets = $IKX_CORE_NET, $IKX_CORE_NET6
 dpd_interval_s = ${IKX_SEGW_DPD:-30}
+dpd_timeout_s = ${IKX_SEGW_DPD_TIMEOUT:-150}
 child_lifetime_packets = ${IKX_SEGW_CHILD_PACKETS:-0}
 EOF
 }

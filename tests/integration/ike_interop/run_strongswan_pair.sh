@@ -298,14 +298,14 @@ run_rekey() {
 }
 
 # Liveness (segw as responder): the device dies without a word (charon
-# killed with SIGKILL); segw's liveness checks (every 2 s here, 2 tries)
-# go unanswered, the IKE SA is declared dead and its SAs leave the data plane.
+# killed with SIGKILL); segw's liveness checks (after 2 s without a word,
+# dpd_timeout_s 4 here) go unanswered, the IKE SA is declared dead and its SAs leave the data plane.
 run_liveness() {
   local failed0=$failed
   scenario=liveness
   echo "== scenario $scenario: a silent peer is found dead and cleaned up (responder $IKX_RESPONDER)"
   nat_flush_conntrack
-  if ! IKX_SEGW_DPD=2 IKX_SEGW_TRIES=2 responder_start psk; then check "responder started" false; return 0; fi
+  if ! IKX_SEGW_DPD=2 IKX_SEGW_DPD_TIMEOUT=4 responder_start psk; then check "responder started" false; return 0; fi
   if ! start_charon "$IKX_NS_DEV1" dev1 "$IKX_DIR/dev1"; then
     check "initiator started" false; responder_stop; return 0
   fi

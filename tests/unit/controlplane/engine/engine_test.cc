@@ -626,7 +626,7 @@ TEST(EngineTest, LostResponsesAreRetransmittedAndRepeatedRequestsAnsweredFromCac
 TEST(EngineTest, DeadPeerIsDetectedAndCleanedUp) {
   Network net;
   Node& gateway = net.add("gateway", ip("198.51.100.1"),
-                          gateway_config("dpd_interval_s = 10\n", "retransmit_tries = 2\n"));
+                          gateway_config("dpd_interval_s = 10\ndpd_timeout_s = 20\n", "retransmit_tries = 2\n"));
   Node& device = net.add("device", ip("203.0.113.10"), device_config("dev1.fap.example", "dpd_interval_s = 0\n"));
   auto id = device.engine->initiate(to_gateway(net, 1));
   net.run();
@@ -637,7 +637,12 @@ TEST(EngineTest, DeadPeerIsDetectedAndCleanedUp) {
   EXPECT_GE(device.engine->stats().datagrams, 3u);
   // The device vanishes.
   net.drop = [](int from, const IkeDatagram&) { return from == 1; };
-  net.advance(60 * kSecond, kSecond);
+  // Not dead after retransmit_tries (2) unanswered checks: dpd_timeout_s
+  // (20 s) decides. The check starts within 10 s of silence.
+  net.advance(20 * kSecond, kSecond);
+  EXPECT_EQ(gateway.engine->ike_sas().size(), 1u);
+  EXPECT_GE(gateway.engine->stats().retransmitted_requests, 3u);
+  net.advance(40 * kSecond, kSecond);
   EXPECT_TRUE(gateway.engine->ike_sas().empty());
   EXPECT_EQ(gateway.engine->stats().liveness_failures, 1u);
   EXPECT_TRUE(gateway.installer.installed().empty());
