@@ -459,6 +459,9 @@ int main(int argc, char** argv) {
   request.request_ip4 = target->is_ipv4() && !vm.count("no-address");
   request.request_ip6 = target->is_ipv6() && !vm.count("no-address");
   request.request_nat_info = vm.count("request-nat-info") > 0;
+  // Every IKE SA of the tool has the same identity: INITIAL_CONTACT would
+  // make the responder delete the ones before.
+  request.initial_contact = false;
   request.install_children = false;
   if (!quiet)
     std::fprintf(stderr, "segw-ike-load: %lu IKE SAs to %s:%u, %u at once, from %s .. %s port %u (profile %s)\n",

@@ -858,6 +858,46 @@ const IkeSa* Engine::Impl::find(uint64_t id) const {
   return it == sas_.end() ? nullptr : it->second.get();
 }
 
+std::string Engine::Impl::peer_key(const IdPayload& id) {
+  std::string key(1, char(id.type));
+  key.append(id.data.begin(), id.data.end());
+  return key;
+}
+
+void Engine::Impl::index_peer(IkeSa& sa) {
+  if (sa.peer_indexed || sa.peer_id.data.empty()) return;
+  by_peer_.emplace(peer_key(sa.peer_id), sa.id);
+  sa.peer_indexed = true;
+}
+
+void Engine::Impl::unindex_peer(IkeSa& sa) {
+  if (!sa.peer_indexed) return;
+  auto [first, last] = by_peer_.equal_range(peer_key(sa.peer_id));
+  for (auto it = first; it != last; ++it)
+    if (it->second == sa.id) {
+      by_peer_.erase(it);
+      break;
+    }
+  sa.peer_indexed = false;
+}
+
+void Engine::Impl::replace_older_sas_of_peer(IkeSa& sa) {
+  // RFC 7296 2.4: a peer that sends INITIAL_CONTACT has no other IKE SA
+  // with us: what we still hold for its identity (a device that rebooted
+  // behind its NAT) goes now, children and leases with it, rather than
+  // when liveness finally notices.
+  std::vector<uint64_t> older;
+  auto [first, last] = by_peer_.equal_range(peer_key(sa.peer_id));
+  for (auto it = first; it != last; ++it)
+    if (it->second != sa.id) older.push_back(it->second);
+  for (uint64_t id : older) {
+    IkeSa* old = find(id);
+    if (old == nullptr || old->profile != sa.profile) continue;
+    ++stats_.initial_contact_replaced;
+    close_sa(*old, EngineEventKind::kDeleted, "replaced: the peer started again (INITIAL_CONTACT)");
+  }
+}
+
 void Engine::Impl::establish(IkeSa& sa) {
   sa.state = IkeSaState::kEstablished;
   sa.established_ns = now();
@@ -900,6 +940,7 @@ void Engine::Impl::close_sa(IkeSa& sa, EngineEventKind kind, const std::string& 
   sa.state = IkeSaState::kClosed;
   emit(kind, sa, why);
   leave_half_open(sa);
+  unindex_peer(sa);
   by_local_spi_.erase(sa.initiator ? sa.spi_i : sa.spi_r);
   sas_.erase(sa.id);  // sa is gone from here on
 }

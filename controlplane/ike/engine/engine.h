@@ -122,6 +122,10 @@ struct InitiateRequest {
   std::vector<shared::TrafficSelector> local_ts;   // default: any (per requested family)
   std::vector<shared::TrafficSelector> remote_ts;  // default: any
   bool install_children = true;   // false: load tools that carry no traffic
+  // INITIAL_CONTACT: "no other IKE SA of mine exists" (the responder deletes
+  // any it still has for our identity). Load tools opening many IKE SAs
+  // with one identity turn it off.
+  bool initial_contact = true;
 };
 
 enum class EngineEventKind : uint8_t {
@@ -170,6 +174,7 @@ struct EngineEvent {
   X(install_failures)                                                                 \
   X(half_open_expired)                                                                \
   X(liveness_failures)                                                                \
+  X(initial_contact_replaced) /* old IKE SAs of a peer that said INITIAL_CONTACT */   \
   X(data_plane_rekeys)        /* rekeys asked for by data plane events */             \
   X(data_plane_expiries)                                                              \
   X(unknown_sa_conditions)                                                            \

@@ -494,6 +494,10 @@ void Engine::Impl::responder_auth(IkeSa& sa, const dp_link::IkeDatagram& datagra
   sa.peer_id_text = id_text(*id_i);
   if (auto verified = verify_peer_auth(sa, *id_i, inner, true); !verified) return fail_auth(verified.error());
   sa.mobike = find_notify(inner, NotifyType::kMobikeSupported) != nullptr && profile->section->mobike;
+  index_peer(sa);
+  // Before the CP request is served: the device that started again may ask
+  // for the address its old IKE SA still holds.
+  if (find_notify(inner, NotifyType::kInitialContact)) replace_older_sas_of_peer(sa);
 
   auto auth = own_auth_payloads(sa, false);
   if (!auth) return fail_auth("our AUTH: " + auth.error());
@@ -1133,7 +1137,7 @@ void Engine::Impl::send_ike_auth(IkeSa& sa) {
   for (const auto& s : default_ts(request.remote_ts)) ts_r.selectors.push_back(to_wire(s));
   payloads.push_back(make_ts_payload(true, ts_i));
   payloads.push_back(make_ts_payload(false, ts_r));
-  payloads.push_back(make_payload(make_notify(NotifyType::kInitialContact)));
+  if (request.initial_contact) payloads.push_back(make_payload(make_notify(NotifyType::kInitialContact)));
   if (profile.section->mobike) payloads.push_back(make_payload(make_notify(NotifyType::kMobikeSupported)));
   sa.state = IkeSaState::kAuthSent;
   OutstandingRequest extra;
@@ -1456,6 +1460,7 @@ IkeSa& Engine::Impl::successor_of(IkeSa& old_ref, bool initiator, uint64_t spi_i
   fresh.peer_signature_hashes = old.peer_signature_hashes;
   fresh.peer_id = old.peer_id;
   fresh.peer_id_text = old.peer_id_text;
+  index_peer(fresh);
   fresh.children = std::move(old.children);
   old.children.clear();
   fresh.tunnel_id = old.tunnel_id;

@@ -145,6 +145,7 @@ struct IkeSa {
   std::vector<HashAlgorithm> peer_signature_hashes;
   IdPayload peer_id;
   std::string peer_id_text;
+  bool peer_indexed = false;  // in Impl::by_peer_ (authenticated identity)
   // Responder side of the window: the last request answered and its answer.
   uint32_t expected_request_id = 0;
   bool have_last_response = false;
@@ -268,6 +269,12 @@ class Engine::Impl {
 
   // Life cycle.
   IkeSa& create_sa(bool initiator);
+  // The index of authenticated peer identities (INITIAL_CONTACT).
+  static std::string peer_key(const IdPayload& id);
+  void index_peer(IkeSa& sa);
+  void unindex_peer(IkeSa& sa);
+  // Deletes (locally) every other IKE SA of `sa`'s peer identity.
+  void replace_older_sas_of_peer(IkeSa& sa);
   void leave_half_open(IkeSa& sa);
   // The IKE SA that replaces `old` after a rekey: children, leases, path and
   // identity move over; `old` keeps nothing but its keys (for its DELETE).
@@ -303,6 +310,7 @@ class Engine::Impl {
   uint32_t next_tunnel_id_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<IkeSa>> sas_;
   std::unordered_map<uint64_t, uint64_t> by_local_spi_;
+  std::unordered_multimap<std::string, uint64_t> by_peer_;
   // Half-open responder SAs by (SPIi, peer address, peer port): a repeated
   // IKE_SA_INIT finds its answer, a new one from elsewhere gets a new SA.
   std::map<std::tuple<uint64_t, shared::IpAddress, uint16_t>, uint64_t> half_open_;

@@ -435,6 +435,34 @@ TEST(EngineTest, ExhaustedPoolAnswersInternalAddressFailureAndInstallsNothing) {
   EXPECT_EQ(third_info->internal_ip4->to_string(), "10.64.0.5");
 }
 
+TEST(EngineTest, InitialContactReplacesTheIkeSaOfARebootedDevice) {
+  Network net;
+  Node& gateway = net.add("gateway", ip("198.51.100.1"), gateway_config());
+  Node& device = net.add("device", ip("192.168.1.10"), device_config("dev1.fap.example"), true);
+  auto first = device.engine->initiate(to_gateway(net, 1));
+  net.run();
+  auto before = gateway.engine->ike_sas();
+  ASSERT_EQ(before.size(), 1u);
+  ASSERT_TRUE(before.front().internal_ip4);
+  // The device reboots: a new engine, same identity, nothing deleted.
+  Node& rebooted = net.add("device-again", ip("192.168.1.10"), device_config("dev1.fap.example"), true);
+  auto second = rebooted.engine->initiate(to_gateway(net, 2));
+  net.run();
+  auto after = gateway.engine->ike_sas();
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_NE(after.front().id, before.front().id);
+  EXPECT_EQ(gateway.engine->stats().initial_contact_replaced, 1u);
+  EXPECT_EQ(gateway.installer.installed().size(), 2u);  // the new pair only
+  ASSERT_TRUE(after.front().internal_ip4);
+  expect_matching_children(gateway, rebooted, *second);
+  // Another identity is left alone; without INITIAL_CONTACT nothing goes.
+  Node& other = net.add("device2", ip("203.0.113.11"), device_config("dev2.fap.example"));
+  ASSERT_TRUE(other.engine->initiate(to_gateway(net, 3)).ok());
+  net.run();
+  EXPECT_EQ(gateway.engine->ike_sas().size(), 2u);
+  (void)first;
+}
+
 TEST(EngineTest, TerminateDeletesEverythingOnBothSides) {
   Network net;
   Node& gateway = net.add("gateway", ip("198.51.100.1"), gateway_config());
