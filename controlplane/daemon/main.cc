@@ -295,7 +295,8 @@ int main(int argc, char** argv) {
     // Lifetimes and sequence numbers are counted by the data plane: its
     // events make the engine rekey (soft) or delete (hard) the child.
     using segw::shared::channel::EventKind;
-    for (auto kind : {EventKind::kSoftLifetime, EventKind::kHardLifetime, EventKind::kSequenceNearExhaustion})
+    for (auto kind : {EventKind::kSoftLifetime, EventKind::kHardLifetime, EventKind::kSequenceNearExhaustion,
+                      EventKind::kNewSourceAddress})
       link->subscribe(kind, [&inbox](const segw::shared::channel::Event& event) { inbox.push_event(event); });
   }
   std::printf("segw-controlplane: %zu profile(s) loaded; running\n", cfg.profiles.size());
@@ -333,11 +334,16 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
     for (auto& datagram : inbox.take()) ikev2.handle_datagram(datagram);
-    for (auto& event : inbox.take_events())
+    for (auto& event : inbox.take_events()) {
+      if (event.kind == segw::shared::channel::EventKind::kNewSourceAddress) {
+        ikev2.on_new_source(event.spi, event.new_remote);  // the profile's remap policy decides
+        continue;
+      }
       ikev2.on_sa_condition(event.spi, event.direction,
                             event.kind == segw::shared::channel::EventKind::kHardLifetime
                                 ? ike::Engine::SaCondition::kExpired
                                 : ike::Engine::SaCondition::kRekeyWanted);
+    }
     ikev2.poll();
     auto now = std::chrono::steady_clock::now();
     if (duration > 0 && now - started >= std::chrono::duration<double>(duration)) break;

@@ -76,6 +76,7 @@ const char* to_string(EngineEventKind kind) {
     case EngineEventKind::kChildDeleted: return "child_deleted";
     case EngineEventKind::kIkeRekeyed: return "ike_rekeyed";
     case EngineEventKind::kDeleted: return "deleted";
+    case EngineEventKind::kMoved: return "moved";
   }
   return "unknown";
 }
@@ -331,6 +332,8 @@ void Engine::Impl::handle_request(IkeSa& sa, const dp_link::IkeDatagram& datagra
     sa.local = datagram.local;
     sa.remote = datagram.remote;
     sa.port_id = datagram.port_id;
+  } else if (datagram.remote != sa.remote) {
+    remap_signal(sa, datagram.remote, "IKE request");
   }
   switch (header.exchange) {
     case ExchangeType::kIkeAuth:
@@ -356,6 +359,12 @@ void Engine::Impl::handle_response(IkeSa& sa, const dp_link::IkeDatagram& datagr
                                    const IkeHeader& header) {
   if (!sa.outstanding || header.message_id != sa.outstanding->message_id) {
     ++stats_.dropped_message_id;
+    return;
+  }
+  // The answer to a remap check counts only from the endpoint it went to:
+  // one relayed from elsewhere (or the old path) proves nothing about it.
+  if (sa.outstanding->destination && datagram.remote != *sa.outstanding->destination) {
+    ++stats_.remap_answers_wrong_source;
     return;
   }
   auto message = decode_message(datagram.message);
@@ -416,6 +425,19 @@ void Engine::Impl::handle_response(IkeSa& sa, const dp_link::IkeDatagram& datagr
       return;  // sa may be retired; schedule() done there
     case RequestKind::kIkeSaInit:
       break;
+    case RequestKind::kRemapCheck: {
+      // RFC 4555 3.6's return routability applied to RFC 7296 2.23: an
+      // authenticated answer from the candidate to this very request (its
+      // message ID; COOKIE2 echoed when the peer echoes at all).
+      const NotifyPayload* echoed = find_notify(*inner, NotifyType::kCookie2);
+      if (echoed && echoed->data != request.cookie2) {
+        ++stats_.remap_checks_failed;
+        break;
+      }
+      ++stats_.remaps_verified;
+      move_sa(sa, *request.destination, "verified");
+      break;
+    }
   }
   if (IkeSa* still = find(id)) schedule(*still);
 }
@@ -536,6 +558,9 @@ void Engine::Impl::transmit(IkeSa& sa, const Datagrams& datagrams) {
   dp_link::IkeDatagram out;
   out.local = sa.local;
   out.remote = sa.remote;
+  // A remap check goes to the candidate endpoint, not the current path.
+  if (sa.outstanding && sa.outstanding->destination && &datagrams == &sa.outstanding->datagrams)
+    out.remote = *sa.outstanding->destination;
   out.port_id = sa.port_id;
   out.non_esp_marker = sa.local.port == options_.natt_port;
   for (const auto& bytes : datagrams) {
@@ -725,6 +750,13 @@ void Engine::Impl::on_timer(IkeSa& sa) {
                            ? request.first_sent_ns + uint64_t(sa.profile->section->dpd_timeout_s) * kNsPerSecond
                            : 0;
     bool exhausted = liveness_check ? t >= dead_at : request.tries + 1 >= options_.retransmit_tries + 1;
+    if (request.kind == RequestKind::kRemapCheck && request.tries + 1 >= 2) {
+      // The candidate never answered: traffic stays on the current path.
+      ++stats_.remap_checks_failed;
+      sa.outstanding.reset();
+      if (IkeSa* still = find(id)) schedule(*still);
+      return;
+    }
     if (exhausted) {
       bool liveness = request.kind == RequestKind::kLiveness;
       if (liveness) ++stats_.liveness_failures;
@@ -1142,6 +1174,70 @@ void Engine::Impl::on_sa_condition(uint32_t spi, shared::SaDirection direction, 
   ++stats_.unknown_sa_conditions;
 }
 
+void Engine::Impl::on_new_source(uint32_t inbound_spi, const OuterEndpoint& from) {
+  for (auto& [id, sa] : sas_) {
+    if (sa->rekeyed) continue;
+    for (const auto& child : sa->children) {
+      if (child.info.inbound_spi != inbound_spi) continue;
+      remap_signal(*sa, from, "ESP");
+      return;
+    }
+  }
+  ++stats_.unknown_sa_conditions;
+}
+
+void Engine::Impl::remap_signal(IkeSa& sa, const OuterEndpoint& from, const char* source) {
+  if (from == sa.remote) return;
+  if (sa.state != IkeSaState::kEstablished || sa.profile == nullptr) {
+    ++stats_.remaps_ignored;
+    return;
+  }
+  switch (sa.profile->section->remap) {
+    case config::RemapPolicy::kOff:
+      ++stats_.remaps_ignored;
+      return;
+    case config::RemapPolicy::kFollow:
+      ++stats_.remaps_followed;
+      move_sa(sa, from, std::string("followed ") + source);
+      return;
+    case config::RemapPolicy::kVerify:
+      break;
+  }
+  // One check at a time and at most one a second per IKE SA: replayed
+  // packets from many spoofed sources cannot make us a packet cannon.
+  uint64_t t = now();
+  if (sa.outstanding || (sa.last_remap_check_ns != 0 && t - sa.last_remap_check_ns < 1'000'000'000ull)) {
+    ++stats_.remap_checks_rate_limited;
+    return;
+  }
+  auto cookie = crypto::random_bytes(16);
+  if (!cookie) return;
+  sa.last_remap_check_ns = t;
+  OutstandingRequest extra;
+  extra.destination = from;
+  extra.cookie2 = *cookie;
+  if (send_request(sa, RequestKind::kRemapCheck, ExchangeType::kInformational,
+                   {make_payload(make_notify(NotifyType::kCookie2, *cookie))}, std::move(extra)))
+    ++stats_.remap_checks_sent;
+}
+
+void Engine::Impl::move_sa(IkeSa& sa, const OuterEndpoint& to, const std::string& how) {
+  OuterEndpoint from = sa.remote;
+  sa.remote = to;
+  // All children of the IKE SA share one tunnel: one path update moves
+  // them together, keeping sequence numbers and replay windows.
+  bool installed = std::any_of(sa.children.begin(), sa.children.end(),
+                               [](const ChildSa& c) { return c.info.installed; });
+  if (installed) {
+    if (auto moved = installer_.update_path(sa.tunnel_id, path_of(sa)))
+      removals_.push_back(std::move(*moved));
+    else
+      ++stats_.install_failures;
+  }
+  auto text = [](const OuterEndpoint& e) { return e.address.to_string() + ":" + std::to_string(e.port); };
+  emit(EngineEventKind::kMoved, sa, how + ": " + text(from) + " -> " + text(to));
+}
+
 // ---------------------------------------------------------------- observation
 
 IkeSaInfo Engine::Impl::info_of(const IkeSa& sa) const {
@@ -1207,6 +1303,9 @@ shared::Status Engine::terminate(uint64_t id) { return impl_->terminate(id); }
 shared::Status Engine::rekey_child(uint64_t id) { return impl_->rekey_child(id); }
 shared::Status Engine::rekey_ike(uint64_t id) { return impl_->rekey_ike(id); }
 std::vector<IkeSaInfo> Engine::ike_sas() const { return impl_->ike_sas(); }
+void Engine::on_new_source(uint32_t inbound_spi, const OuterEndpoint& from) {
+  impl_->on_new_source(inbound_spi, from);
+}
 void Engine::on_sa_condition(uint32_t spi, shared::SaDirection direction, SaCondition condition) {
   impl_->on_sa_condition(spi, direction, condition);
 }

@@ -135,6 +135,7 @@ enum class EngineEventKind : uint8_t {
   kChildDeleted,
   kIkeRekeyed,      // detail: the new IKE SA id
   kDeleted,         // IKE SA gone (peer DELETE, our DELETE, liveness, expiry)
+  kMoved,           // IKE SA and its children moved to a new peer endpoint (detail: how)
 };
 const char* to_string(EngineEventKind kind);
 
@@ -175,6 +176,13 @@ struct EngineEvent {
   X(half_open_expired)                                                                \
   X(liveness_failures)                                                                \
   X(initial_contact_replaced) /* old IKE SAs of a peer that said INITIAL_CONTACT */   \
+  X(remaps_followed)          /* moved at once (remap = follow) */                    \
+  X(remaps_verified)          /* moved after an authenticated answer from there */    \
+  X(remaps_ignored)           /* remap = off, or the SA not established */            \
+  X(remap_checks_sent)                                                                \
+  X(remap_checks_rate_limited)                                                        \
+  X(remap_checks_failed)      /* no authenticated answer from the candidate */        \
+  X(remap_answers_wrong_source) /* an answer to a check from elsewhere: ignored */    \
   X(data_plane_rekeys)        /* rekeys asked for by data plane events */             \
   X(data_plane_expiries)                                                              \
   X(unknown_sa_conditions)                                                            \
@@ -231,6 +239,17 @@ class Engine {
   // deletes it. Unknown SPIs are ignored (counted).
   enum class SaCondition : uint8_t { kRekeyWanted, kExpired };
   void on_sa_condition(uint32_t spi, shared::SaDirection direction, SaCondition condition);
+
+  // The data plane accepted an ESP packet of inbound child SA `inbound_spi`
+  // (ICV and replay checks passed) from `from`, which is not the tunnel's
+  // path: a NAT remap, or a replayed/relayed packet. The profile's `remap`
+  // policy decides (RFC 7296 2.23): follow moves the IKE SA and all its
+  // children at once; verify first sends an authenticated INFORMATIONAL
+  // request (with a fresh COOKIE2) to `from` and moves only on its
+  // authenticated answer from there (one check per IKE SA at a time, at
+  // most one per second); off never moves. An authenticated IKE request
+  // from a new endpoint is the same signal.
+  void on_new_source(uint32_t inbound_spi, const OuterEndpoint& from);
 
   std::vector<IkeSaInfo> ike_sas() const;
   std::optional<IkeSaInfo> ike_sa(uint64_t id) const;

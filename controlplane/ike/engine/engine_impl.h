@@ -50,6 +50,7 @@ enum class RequestKind : uint8_t {
   kDeleteChild,
   kRekeyChild,
   kRekeyIke,
+  kRemapCheck,  // liveness request to a candidate endpoint (remap = verify)
 };
 
 struct ChildSa {
@@ -78,6 +79,9 @@ struct OutstandingRequest {
   Datagrams datagrams;
   uint64_t next_send_ns = 0;
   uint64_t first_sent_ns = 0;
+  // kRemapCheck: sent to, and answered only from, this endpoint.
+  std::optional<OuterEndpoint> destination;
+  std::vector<uint8_t> cookie2;
   uint32_t tries = 0;
   // Per kind: the child concerned (inbound SPI), a rekey's new SPIs, nonce,
   // D-H key and the SA payload offered.
@@ -146,6 +150,7 @@ struct IkeSa {
   IdPayload peer_id;
   std::string peer_id_text;
   bool peer_indexed = false;  // in Impl::by_peer_ (authenticated identity)
+  uint64_t last_remap_check_ns = 0;
   // Responder side of the window: the last request answered and its answer.
   uint32_t expected_request_id = 0;
   bool have_last_response = false;
@@ -188,6 +193,7 @@ class Engine::Impl {
   shared::Status rekey_child(uint64_t id);
   shared::Status rekey_ike(uint64_t id);
   void on_sa_condition(uint32_t spi, shared::SaDirection direction, Engine::SaCondition condition);
+  void on_new_source(uint32_t inbound_spi, const OuterEndpoint& from);
   std::vector<IkeSaInfo> ike_sas() const;
   std::optional<IkeSaInfo> ike_sa(uint64_t id) const;
   const EngineStats& stats() const { return stats_; }
@@ -275,6 +281,9 @@ class Engine::Impl {
   void unindex_peer(IkeSa& sa);
   // Deletes (locally) every other IKE SA of `sa`'s peer identity.
   void replace_older_sas_of_peer(IkeSa& sa);
+  // NAT remaps (RFC 7296 2.23): the policy, and the move itself.
+  void remap_signal(IkeSa& sa, const OuterEndpoint& from, const char* source);
+  void move_sa(IkeSa& sa, const OuterEndpoint& to, const std::string& how);
   void leave_half_open(IkeSa& sa);
   // The IKE SA that replaces `old` after a rekey: children, leases, path and
   // identity move over; `old` keeps nothing but its keys (for its DELETE).

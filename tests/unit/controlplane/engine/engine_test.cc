@@ -104,9 +104,14 @@ class Network {
     return *raw;
   }
 
+  // A NAT remap of node n: its mappings move by 10 ports per epoch.
+  std::map<int, int> nat_epoch;
+
   shared::channel::OuterEndpoint public_of(int node, uint16_t port) const {
     if (!nodes[node]->behind_nat) return {nodes[node]->address, port};
-    return {ip(kNatPublic), uint16_t(40000 + 100 * node + (port == 4500 ? 1 : 0))};
+    auto epoch = nat_epoch.find(node);
+    int shift = epoch == nat_epoch.end() ? 0 : 10 * epoch->second;
+    return {ip(kNatPublic), uint16_t(40000 + 100 * node + shift + (port == 4500 ? 1 : 0))};
   }
 
   // Delivers everything in flight (and what that causes) until quiet.
@@ -461,6 +466,131 @@ TEST(EngineTest, InitialContactReplacesTheIkeSaOfARebootedDevice) {
   net.run();
   EXPECT_EQ(gateway.engine->ike_sas().size(), 2u);
   (void)first;
+}
+
+// NAT remaps (RFC 7296 2.23) under each profile policy. The data plane's
+// new-source event is simulated with on_new_source().
+struct RemapFixture {
+  Network net;
+  Node* gateway = nullptr;
+  Node* device = nullptr;
+  uint64_t device_sa = 0;
+  ChildSaInfo child;
+
+  explicit RemapFixture(const std::string& policy) {
+    gateway = &net.add("gateway", ip("198.51.100.1"), gateway_config("remap = " + policy + "\ndpd_interval_s = 0\n"));
+    device = &net.add("device", ip("192.168.1.10"), device_config("dev1.fap.example", "dpd_interval_s = 0\n"), true);
+    device_sa = *device->engine->initiate(to_gateway(net, 1));
+    net.run();
+    child = gateway->engine->ike_sas().front().children.front();
+  }
+  std::vector<dp_link::RecordedCall> path_updates() const {
+    std::vector<dp_link::RecordedCall> out;
+    for (const auto& call : gateway->installer.calls())
+      if (call.kind == shared::channel::CommandKind::kUpdatePath) out.push_back(call);
+    return out;
+  }
+};
+
+TEST(EngineTest, RemapFollowMovesTheIkeSaAndItsChildrenAtOnce) {
+  RemapFixture f("follow");
+  f.net.nat_epoch[1] = 1;  // the NAT remapped the device
+  auto moved_to = f.net.public_of(1, 4500);
+  f.gateway->engine->on_new_source(f.child.inbound_spi, moved_to);
+  auto info = f.gateway->engine->ike_sas().front();
+  EXPECT_EQ(info.remote, moved_to);
+  auto updates = f.path_updates();
+  ASSERT_EQ(updates.size(), 1u);
+  EXPECT_EQ(updates[0].tunnel_id, f.child.tunnel_id);
+  EXPECT_EQ(updates[0].path.remote_port, moved_to.port);
+  EXPECT_TRUE(updates[0].path.udp_encapsulation);
+  EXPECT_EQ(f.gateway->count(EngineEventKind::kMoved), 1u);
+  // The IKE SA works on the new path: a rekey from the gateway reaches it.
+  ASSERT_TRUE(f.gateway->engine->rekey_child(info.id).ok());
+  f.net.run();
+  expect_matching_children(*f.gateway, *f.device, f.device_sa);
+}
+
+TEST(EngineTest, RemapVerifyMovesOnlyOnAnAuthenticatedAnswerFromTheNewEndpoint) {
+  RemapFixture f("verify");
+  f.net.nat_epoch[1] = 1;
+  auto moved_to = f.net.public_of(1, 4500);
+  f.gateway->engine->on_new_source(f.child.inbound_spi, moved_to);
+  // Nothing moves before the answer.
+  EXPECT_NE(f.gateway->engine->ike_sas().front().remote, moved_to);
+  EXPECT_TRUE(f.path_updates().empty());
+  EXPECT_EQ(f.gateway->engine->stats().remap_checks_sent, 1u);
+  f.net.run();  // the check reaches the device at its new mapping; it answers from there
+  EXPECT_EQ(f.gateway->engine->ike_sas().front().remote, moved_to);
+  ASSERT_EQ(f.path_updates().size(), 1u);
+  EXPECT_EQ(f.path_updates()[0].path.remote_port, moved_to.port);
+  EXPECT_EQ(f.gateway->engine->stats().remaps_verified, 1u);
+}
+
+TEST(EngineTest, RemapVerifyNeverMovesToASpoofedSource) {
+  RemapFixture f("verify");
+  auto before = f.gateway->engine->ike_sas().front().remote;
+  // A replayed ESP packet re-sent from an attacker's address: the check
+  // goes there, nobody with the keys answers, nothing moves.
+  shared::channel::OuterEndpoint attacker{ip("203.0.113.66"), 4500};
+  f.gateway->engine->on_new_source(f.child.inbound_spi, attacker);
+  // More replays within the second: no second check (no packet cannon).
+  for (int i = 0; i < 50; ++i) f.gateway->engine->on_new_source(f.child.inbound_spi, attacker);
+  EXPECT_EQ(f.gateway->engine->stats().remap_checks_sent, 1u);
+  EXPECT_EQ(f.gateway->engine->stats().remap_checks_rate_limited, 50u);
+  f.net.advance(10 * kSecond);
+  EXPECT_EQ(f.gateway->engine->ike_sas().front().remote, before);
+  EXPECT_TRUE(f.path_updates().empty());
+  EXPECT_EQ(f.gateway->engine->stats().remap_checks_failed, 1u);
+  EXPECT_EQ(f.gateway->count(EngineEventKind::kMoved), 0u);
+  // The IKE SA is intact: the device still talks to the gateway.
+  ASSERT_TRUE(f.device->engine->rekey_child(f.device_sa).ok());
+  f.net.run();
+  expect_matching_children(*f.gateway, *f.device, f.device_sa);
+}
+
+TEST(EngineTest, RemapVerifyIgnoresAnAnswerFromAnotherEndpoint) {
+  RemapFixture f("verify");
+  auto before = f.gateway->engine->ike_sas().front().remote;
+  // The check goes to an attacker, who relays it to the device's real
+  // mapping; the device's answer arrives from its real (old) mapping, not
+  // from the candidate: it proves nothing about the candidate.
+  shared::channel::OuterEndpoint attacker{ip("203.0.113.66"), 4500};
+  f.net.drop = [&](int from, const IkeDatagram& d) {
+    if (from == 0 && d.remote == attacker) {
+      IkeDatagram relayed = d;
+      relayed.remote = before;
+      f.net.in_flight.emplace_back(0, relayed);
+      return true;
+    }
+    return false;
+  };
+  f.gateway->engine->on_new_source(f.child.inbound_spi, attacker);
+  f.net.advance(10 * kSecond);
+  EXPECT_EQ(f.gateway->engine->ike_sas().front().remote, before);
+  EXPECT_TRUE(f.path_updates().empty());
+  EXPECT_GE(f.gateway->engine->stats().remap_answers_wrong_source, 1u);
+}
+
+TEST(EngineTest, RemapOffNeverMoves) {
+  RemapFixture f("off");
+  f.net.nat_epoch[1] = 1;
+  f.gateway->engine->on_new_source(f.child.inbound_spi, f.net.public_of(1, 4500));
+  f.net.run();
+  EXPECT_NE(f.gateway->engine->ike_sas().front().remote, f.net.public_of(1, 4500));
+  EXPECT_TRUE(f.path_updates().empty());
+  EXPECT_EQ(f.gateway->engine->stats().remaps_ignored, 1u);
+  EXPECT_EQ(f.gateway->engine->stats().remap_checks_sent, 0u);
+}
+
+TEST(EngineTest, AnIkeRequestFromANewEndpointIsARemapSignal) {
+  RemapFixture f("verify");
+  f.net.nat_epoch[1] = 1;  // the device's next request leaves through the new mapping
+  ASSERT_TRUE(f.device->engine->rekey_child(f.device_sa).ok());
+  f.net.run();
+  EXPECT_EQ(f.gateway->engine->ike_sas().front().remote, f.net.public_of(1, 4500));
+  EXPECT_EQ(f.gateway->engine->stats().remaps_verified, 1u);
+  expect_matching_children(*f.gateway, *f.device, f.device_sa);
 }
 
 TEST(EngineTest, TerminateDeletesEverythingOnBothSides) {
