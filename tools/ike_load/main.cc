@@ -226,6 +226,7 @@ class Tally {
       }
       case ike::EngineEventKind::kChildInstalled:
       case ike::EngineEventKind::kChildDeleted:
+      case ike::EngineEventKind::kMoved:
         break;
     }
   }
