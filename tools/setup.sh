@@ -12,7 +12,7 @@ hugepages=${SEGW_HUGEPAGES:-1024}
 packages=(
   build-essential g++ pkg-config meson ninja-build
   libdpdk-dev dpdk dpdk-dev libipsec-mb-dev
-  libboost-program-options-dev libboost-dev
+  libboost-program-options-dev libboost-dev libcpp-httplib-dev nlohmann-json3-dev curl
   libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev libssl-dev
   python3-scapy tshark tcpreplay iproute2 procps
   spin

@@ -985,6 +985,13 @@ Status Loader::read_profile(const ConfigSection& section) {
                    {{"verify", RemapPolicy::kVerify}, {"follow", RemapPolicy::kFollow},
                     {"off", RemapPolicy::kOff}});
   p.nat_keepalive_s = u32(r, "nat_keepalive_s", 20, 0, kMaxNatKeepaliveS);
+  if (r.has("mobike_allowed_networks")) {
+    p.mobike_allowed_networks = prefix_list(r, "mobike_allowed_networks");
+    if (r.ok() && p.mobike_allowed_networks.empty()) r.fail("mobike_allowed_networks", "empty list");
+  } else {
+    p.mobike_allowed_networks = {*IpPrefix::parse("0.0.0.0/0"), *IpPrefix::parse("::/0")};
+  }
+  p.additional_addresses = address_list(r, "additional_addresses");
 
   p.ike_lifetime_s = u32(r, "ike_lifetime_s", 14400, kMinLifetimeS, kMaxLifetimeS);
   p.child_lifetime_s = u32(r, "child_lifetime_s", 3600, kMinLifetimeS, kMaxLifetimeS);

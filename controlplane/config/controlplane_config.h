@@ -122,6 +122,12 @@ struct ProfileSection {
   bool force_encapsulation = false;  // fake a NAT (RFC 7296 2.23 "forced UDP encapsulation")
   bool mobike = true;                // answer MOBIKE_SUPPORTED
   RemapPolicy remap = RemapPolicy::kVerify;
+  // MOBIKE (RFC 4555): peer addresses an UPDATE_SA_ADDRESSES may move a
+  // tunnel to (others: UNACCEPTABLE_ADDRESSES); default any. And the
+  // gateway's own other addresses, announced as ADDITIONAL_IP4/6_ADDRESS
+  // (none: NO_ADDITIONAL_ADDRESSES).
+  std::vector<shared::IpPrefix> mobike_allowed_networks;
+  std::vector<shared::IpAddress> additional_addresses;
   uint32_t nat_keepalive_s = 20;     // 0..3600; keepalives are the peer's job, this is our side
   // Lifetimes (seconds) and rekeying.
   uint32_t ike_lifetime_s = 14400;   // IKE SA rekeyed before this (60..2592000)

@@ -227,6 +227,7 @@ class Tally {
       case ike::EngineEventKind::kChildInstalled:
       case ike::EngineEventKind::kChildDeleted:
       case ike::EngineEventKind::kMoved:
+      case ike::EngineEventKind::kMoveRefused:
         break;
     }
   }

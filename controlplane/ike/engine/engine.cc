@@ -77,6 +77,7 @@ const char* to_string(EngineEventKind kind) {
     case EngineEventKind::kIkeRekeyed: return "ike_rekeyed";
     case EngineEventKind::kDeleted: return "deleted";
     case EngineEventKind::kMoved: return "moved";
+    case EngineEventKind::kMoveRefused: return "move-refused";
   }
   return "unknown";
 }
@@ -274,6 +275,10 @@ void Engine::Impl::handle_request(IkeSa& sa, const dp_link::IkeDatagram& datagra
     }
     ++stats_.retransmitted_responses;
     send_all(datagram, sa.last_response);
+    // From a new endpoint (a remap, or a MOBIKE update whose first copy an
+    // attacker relayed from elsewhere): the same signal as a new request.
+    if (sa.state == IkeSaState::kEstablished && datagram.remote != sa.remote)
+      remap_signal(sa, datagram.remote, "IKE request");
     return;
   }
   if (header.message_id != sa.expected_request_id) {
@@ -332,7 +337,10 @@ void Engine::Impl::handle_request(IkeSa& sa, const dp_link::IkeDatagram& datagra
     sa.local = datagram.local;
     sa.remote = datagram.remote;
     sa.port_id = datagram.port_id;
-  } else if (datagram.remote != sa.remote) {
+  } else if (datagram.remote != sa.remote &&
+             !(sa.mobike && header.exchange == ExchangeType::kInformational &&
+               find_notify(*inner, NotifyType::kUpdateSaAddresses))) {
+    // A MOBIKE update names its own new path: handled with the exchange.
     remap_signal(sa, datagram.remote, "IKE request");
   }
   switch (header.exchange) {
@@ -435,11 +443,20 @@ void Engine::Impl::handle_response(IkeSa& sa, const dp_link::IkeDatagram& datagr
         break;
       }
       ++stats_.remaps_verified;
-      move_sa(sa, *request.destination, "verified");
+      apply_path(sa, request.new_local.value_or(sa.local), *request.destination,
+                 request.new_encapsulation.value_or(sa.udp_encapsulation),
+                 request.new_local ? "MOBIKE, verified" : "verified");
       break;
     }
+    case RequestKind::kMobikeUpdate:
+      initiator_update_response(sa, datagram, request, *inner);
+      break;
   }
-  if (IkeSa* still = find(id)) schedule(*still);
+  if (IkeSa* still = find(id)) {
+    if (!still->outstanding && still->pending_local_update && still->state == IkeSaState::kEstablished)
+      (void)send_update_addresses(*still);
+    schedule(*still);
+  }
 }
 
 // ---------------------------------------------------------------- SK and SKF
@@ -750,11 +767,32 @@ void Engine::Impl::on_timer(IkeSa& sa) {
                            ? request.first_sent_ns + uint64_t(sa.profile->section->dpd_timeout_s) * kNsPerSecond
                            : 0;
     bool exhausted = liveness_check ? t >= dead_at : request.tries + 1 >= options_.retransmit_tries + 1;
+    if (request.kind == RequestKind::kMobikeUpdate && exhausted && !request.probe_addresses.empty()) {
+      // Path probing (RFC 4555 3.5): the peer's next address.
+      ++stats_.mobike_paths_probed;
+      sa.remote.address = request.probe_addresses.front();
+      request.probe_addresses.erase(request.probe_addresses.begin());
+      request.tries = 0;
+      request.next_send_ns = t + uint64_t(options_.retransmit_timeout_ms) * kNsPerMs;
+      transmit(sa, request.datagrams);
+      schedule(sa);
+      return;
+    }
     if (request.kind == RequestKind::kRemapCheck && request.tries + 1 >= 2) {
       // The candidate never answered: traffic stays on the current path.
+      // The request's message ID is spent, though, and the peer may never
+      // have seen it: it becomes a liveness check on the current path, so
+      // the window moves on (or the peer is found dead there).
       ++stats_.remap_checks_failed;
-      sa.outstanding.reset();
-      if (IkeSa* still = find(id)) schedule(*still);
+      request.kind = RequestKind::kLiveness;
+      request.destination.reset();
+      request.new_local.reset();
+      request.new_encapsulation.reset();
+      request.tries = 0;
+      request.first_sent_ns = t;
+      request.next_send_ns = t + uint64_t(options_.retransmit_timeout_ms) * kNsPerMs;
+      transmit(sa, request.datagrams);
+      schedule(sa);
       return;
     }
     if (exhausted) {
@@ -780,6 +818,8 @@ void Engine::Impl::on_timer(IkeSa& sa) {
     close_sa(sa, EngineEventKind::kFailed, "half-open IKE SA timed out");
     return;
   }
+  if (sa.state == IkeSaState::kEstablished && sa.profile && !sa.outstanding && sa.pending_local_update)
+    (void)send_update_addresses(sa);
   if (sa.state == IkeSaState::kEstablished && sa.profile && !sa.outstanding) {
     const auto& section = *sa.profile->section;
     // Rekeyed children the peer did not delete: we do.
@@ -873,6 +913,7 @@ IkeSa& Engine::Impl::create_sa(bool initiator) {
   sa->id = next_id_++;
   sa->lease_owner = sa->id;
   sa->initiator = initiator;
+  sa->original_initiator = initiator;
   sa->created_ns = now();
   sa->last_heard_ns = sa->created_ns;
   IkeSa& ref = *sa;
@@ -1186,58 +1227,6 @@ void Engine::Impl::on_new_source(uint32_t inbound_spi, const OuterEndpoint& from
   ++stats_.unknown_sa_conditions;
 }
 
-void Engine::Impl::remap_signal(IkeSa& sa, const OuterEndpoint& from, const char* source) {
-  if (from == sa.remote) return;
-  if (sa.state != IkeSaState::kEstablished || sa.profile == nullptr) {
-    ++stats_.remaps_ignored;
-    return;
-  }
-  switch (sa.profile->section->remap) {
-    case config::RemapPolicy::kOff:
-      ++stats_.remaps_ignored;
-      return;
-    case config::RemapPolicy::kFollow:
-      ++stats_.remaps_followed;
-      move_sa(sa, from, std::string("followed ") + source);
-      return;
-    case config::RemapPolicy::kVerify:
-      break;
-  }
-  // One check at a time and at most one a second per IKE SA: replayed
-  // packets from many spoofed sources cannot make us a packet cannon.
-  uint64_t t = now();
-  if (sa.outstanding || (sa.last_remap_check_ns != 0 && t - sa.last_remap_check_ns < 1'000'000'000ull)) {
-    ++stats_.remap_checks_rate_limited;
-    return;
-  }
-  auto cookie = crypto::random_bytes(16);
-  if (!cookie) return;
-  sa.last_remap_check_ns = t;
-  OutstandingRequest extra;
-  extra.destination = from;
-  extra.cookie2 = *cookie;
-  if (send_request(sa, RequestKind::kRemapCheck, ExchangeType::kInformational,
-                   {make_payload(make_notify(NotifyType::kCookie2, *cookie))}, std::move(extra)))
-    ++stats_.remap_checks_sent;
-}
-
-void Engine::Impl::move_sa(IkeSa& sa, const OuterEndpoint& to, const std::string& how) {
-  OuterEndpoint from = sa.remote;
-  sa.remote = to;
-  // All children of the IKE SA share one tunnel: one path update moves
-  // them together, keeping sequence numbers and replay windows.
-  bool installed = std::any_of(sa.children.begin(), sa.children.end(),
-                               [](const ChildSa& c) { return c.info.installed; });
-  if (installed) {
-    if (auto moved = installer_.update_path(sa.tunnel_id, path_of(sa)))
-      removals_.push_back(std::move(*moved));
-    else
-      ++stats_.install_failures;
-  }
-  auto text = [](const OuterEndpoint& e) { return e.address.to_string() + ":" + std::to_string(e.port); };
-  emit(EngineEventKind::kMoved, sa, how + ": " + text(from) + " -> " + text(to));
-}
-
 // ---------------------------------------------------------------- observation
 
 IkeSaInfo Engine::Impl::info_of(const IkeSa& sa) const {
@@ -1255,6 +1244,8 @@ IkeSaInfo Engine::Impl::info_of(const IkeSa& sa) const {
   info.local_behind_nat = sa.local_behind_nat;
   info.udp_encapsulation = sa.udp_encapsulation;
   info.mobike_supported = sa.mobike;
+  info.peer_additional_addresses = sa.peer_additional_addresses;
+  info.moves = sa.moves;
   info.fragmentation = sa.fragmentation;
   if (sa.lease4) info.internal_ip4 = sa.lease4->address;
   if (sa.lease6) info.internal_ip6 = sa.lease6->address;

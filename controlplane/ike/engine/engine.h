@@ -97,6 +97,10 @@ struct IkeSaInfo {
   bool local_behind_nat = false;
   bool udp_encapsulation = false;
   bool mobike_supported = false;
+  // MOBIKE: the peer's other addresses (ADDITIONAL_IP4/6_ADDRESS), and how
+  // often this IKE SA moved (MOBIKE, remap, external).
+  std::vector<shared::IpAddress> peer_additional_addresses;
+  uint32_t moves = 0;
   bool fragmentation = false;  // both ends announced RFC 7383 support
   std::optional<shared::IpAddress> internal_ip4;
   std::optional<shared::IpAddress> internal_ip6;
@@ -126,6 +130,10 @@ struct InitiateRequest {
   // any it still has for our identity). Load tools opening many IKE SAs
   // with one identity turn it off.
   bool initial_contact = true;
+  // RFC 4555 3.9: NO_NATS_ALLOWED in IKE_SA_INIT and in our MOBIKE
+  // updates (a NAT on the path fails the exchange with
+  // UNEXPECTED_NAT_DETECTED).
+  bool no_nats_allowed = false;
 };
 
 enum class EngineEventKind : uint8_t {
@@ -136,6 +144,7 @@ enum class EngineEventKind : uint8_t {
   kIkeRekeyed,      // detail: the new IKE SA id
   kDeleted,         // IKE SA gone (peer DELETE, our DELETE, liveness, expiry)
   kMoved,           // IKE SA and its children moved to a new peer endpoint (detail: how)
+  kMoveRefused,     // a MOBIKE update of ours was refused (detail: the notify)
 };
 const char* to_string(EngineEventKind kind);
 
@@ -183,6 +192,14 @@ struct EngineEvent {
   X(remap_checks_rate_limited)                                                        \
   X(remap_checks_failed)      /* no authenticated answer from the candidate */        \
   X(remap_answers_wrong_source) /* an answer to a check from elsewhere: ignored */    \
+  X(mobike_updates_received)  /* UPDATE_SA_ADDRESSES from a peer */                  \
+  X(mobike_updates_stale)     /* older than one already processed: ignored */         \
+  X(mobike_nat_refused)       /* NO_NATS_ALLOWED not met: UNEXPECTED_NAT_DETECTED */  \
+  X(mobike_unacceptable)      /* UNACCEPTABLE_ADDRESSES sent */                      \
+  X(mobike_updates_sent)      /* our UPDATE_SA_ADDRESSES (initiator) */               \
+  X(mobike_updates_refused)   /* answered with an error, or COOKIE2 not echoed */     \
+  X(mobike_paths_probed)      /* update re-sent to another peer address */            \
+  X(external_moves)                                                                   \
   X(data_plane_rekeys)        /* rekeys asked for by data plane events */             \
   X(data_plane_expiries)                                                              \
   X(unknown_sa_conditions)                                                            \
@@ -250,6 +267,21 @@ class Engine {
   // most one per second); off never moves. An authenticated IKE request
   // from a new endpoint is the same signal.
   void on_new_source(uint32_t inbound_spi, const OuterEndpoint& from);
+
+  // External move (seed 002, the DSMIPv6 K-bit case): an operator or
+  // another network function puts the IKE SA and all its child SAs on a
+  // new peer address/port at once, like a MOBIKE update (one path update
+  // on the data plane; sequence numbers and replay windows kept). UDP
+  // encapsulation is kept as negotiated. Errors: unknown id, not
+  // established, an address of the other family than the SA's local one.
+  shared::Status move(uint64_t ike_sa_id, const OuterEndpoint& to);
+
+  // MOBIKE as initiator (RFC 4555 3.5, 3.6): our own address changed (or a
+  // test moves us): send UPDATE_SA_ADDRESSES (NAT-D for the new path,
+  // COOKIE2) from `new_local`; the IKE SA and its children move when the
+  // authenticated answer arrives there. Errors: unknown id, MOBIKE not
+  // negotiated, a request already outstanding.
+  shared::Status update_local_address(uint64_t ike_sa_id, const OuterEndpoint& new_local);
 
   std::vector<IkeSaInfo> ike_sas() const;
   std::optional<IkeSaInfo> ike_sa(uint64_t id) const;

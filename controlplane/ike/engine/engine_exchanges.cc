@@ -32,15 +32,6 @@ const T* find_body(std::span<const Payload> payloads, PayloadType type) {
   return nullptr;
 }
 
-std::vector<const NotifyPayload*> notifies_of(std::span<const Payload> payloads, NotifyType type) {
-  std::vector<const NotifyPayload*> out;
-  for (const auto& payload : payloads) {
-    const auto* notify = payload.get<NotifyPayload>();
-    if (notify && notify->type == type) out.push_back(notify);
-  }
-  return out;
-}
-
 std::vector<uint8_t> spi_bytes(uint32_t spi) {
   return {uint8_t(spi >> 24), uint8_t(spi >> 16), uint8_t(spi >> 8), uint8_t(spi)};
 }
@@ -135,6 +126,15 @@ void Engine::Impl::responder_init(const dp_link::IkeDatagram& datagram, const Ik
   const auto* nonce = find_body<NoncePayload>(payloads, PayloadType::kNonce);
   if (!sa_payload || !ke || !nonce) {
     ++stats_.dropped_invalid;
+    return;
+  }
+  // RFC 4555 3.9: an initiator that allows no NAT names the addresses and
+  // ports it sent from and to; if the IP header shows others, a NAT is in
+  // between and the exchange ends here (no state kept).
+  if (const auto* no_nats = message->find_notify(NotifyType::kNoNatsAllowed);
+      no_nats && no_nats->data != no_nats_allowed_data(datagram.remote, datagram.local)) {
+    ++stats_.mobike_nat_refused;
+    send_unprotected_error(datagram, header, make_notify(NotifyType::kUnexpectedNatDetected));
     return;
   }
   if (sas_.size() >= options_.max_ike_sas) {
@@ -509,7 +509,11 @@ void Engine::Impl::responder_auth(IkeSa& sa, const dp_link::IkeDatagram& datagra
   if (const auto* cp = find_body<CpPayload>(inner, PayloadType::kConfiguration); cp && cp->type == CpType::kRequest) {
     for (auto& payload : cp_reply(sa, *cp, &address_failure)) reply.push_back(std::move(payload));
   }
-  if (sa.mobike) reply.push_back(make_payload(make_notify(NotifyType::kMobikeSupported)));
+  if (sa.mobike) {
+    reply.push_back(make_payload(make_notify(NotifyType::kMobikeSupported)));
+    for (auto& payload : own_additional_addresses(sa)) reply.push_back(std::move(payload));
+    learn_additional_addresses(sa, inner);
+  }
   sa.tunnel_id = next_tunnel_id_++;
 
   // The IKE SA is up; the first child follows or an error notify says why
@@ -641,6 +645,11 @@ void Engine::Impl::responder_auth(IkeSa& sa, const dp_link::IkeDatagram& datagra
 
 void Engine::Impl::responder_informational(IkeSa& sa, const dp_link::IkeDatagram& datagram,
                                            const IkeHeader& header, const std::vector<Payload>& inner) {
+  // MOBIKE (RFC 4555): only the original initiator moves the IKE SA.
+  if (sa.mobike && !sa.original_initiator && sa.state == IkeSaState::kEstablished && !sa.rekeyed &&
+      find_notify(inner, NotifyType::kUpdateSaAddresses))
+    return responder_update_addresses(sa, datagram, header, inner);
+  if (sa.mobike) learn_additional_addresses(sa, inner);
   bool delete_ike = false;
   std::vector<std::vector<uint8_t>> deleted;
   for (const auto& payload : inner) {
@@ -680,6 +689,10 @@ void Engine::Impl::responder_informational(IkeSa& sa, const dp_link::IkeDatagram
     del.spis = std::move(deleted);
     reply.push_back(make_payload(std::move(del)));
   }
+  // RFC 4555 4.8: a COOKIE2 is copied into the answer (return routability
+  // checks of MOBIKE peers and of our own remap = verify).
+  if (const auto* cookie2 = find_notify(inner, NotifyType::kCookie2))
+    reply.push_back(make_payload(make_notify(NotifyType::kCookie2, cookie2->data)));
   send_response(sa, datagram, header, reply);
   schedule(sa);
 }
@@ -959,6 +972,8 @@ void Engine::Impl::send_ike_sa_init(IkeSa& sa) {
     payloads.push_back(
         make_payload(make_notify(NotifyType::kNatDetectionDestinationIp, {destination->begin(), destination->end()})));
   }
+  if (sa.initiate.no_nats_allowed)
+    payloads.push_back(make_payload(make_notify(NotifyType::kNoNatsAllowed, no_nats_allowed_data(sa.local, sa.remote))));
   if (sa.profile->section->local_auth == config::AuthKind::kPublicKey ||
       sa.profile->section->remote_auth == config::AuthKind::kPublicKey)
     payloads.push_back(make_payload(make_signature_hash_algorithms_notify(kOurHashes)));
@@ -1176,6 +1191,7 @@ void Engine::Impl::initiator_auth_response(IkeSa& sa, OutstandingRequest& reques
     return;
   }
   sa.mobike = find_notify(inner, NotifyType::kMobikeSupported) != nullptr && sa.profile->section->mobike;
+  if (sa.mobike) learn_additional_addresses(sa, inner);
   if (const auto* cp = find_body<CpPayload>(inner, PayloadType::kConfiguration); cp && cp->type == CpType::kReply) {
     for (const auto& attribute : cp->attributes) {
       if (attribute.type == CpAttributeType::kInternalIp4Address) {
@@ -1455,6 +1471,9 @@ IkeSa& Engine::Impl::successor_of(IkeSa& old_ref, bool initiator, uint64_t spi_i
   fresh.local_behind_nat = old.local_behind_nat;
   fresh.udp_encapsulation = old.udp_encapsulation;
   fresh.mobike = old.mobike;
+  fresh.original_initiator = old.original_initiator;
+  fresh.peer_additional_addresses = old.peer_additional_addresses;
+  fresh.moves = old.moves;
   // RFC 7383 2.3: the rekeyed IKE SA keeps what IKE_SA_INIT negotiated.
   fresh.fragmentation = old.fragmentation;
   fresh.peer_signature_hashes = old.peer_signature_hashes;

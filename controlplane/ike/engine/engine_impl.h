@@ -51,6 +51,7 @@ enum class RequestKind : uint8_t {
   kRekeyChild,
   kRekeyIke,
   kRemapCheck,  // liveness request to a candidate endpoint (remap = verify)
+  kMobikeUpdate,  // our UPDATE_SA_ADDRESSES (MOBIKE initiator)
 };
 
 struct ChildSa {
@@ -82,6 +83,13 @@ struct OutstandingRequest {
   // kRemapCheck: sent to, and answered only from, this endpoint.
   std::optional<OuterEndpoint> destination;
   std::vector<uint8_t> cookie2;
+  // kRemapCheck after a MOBIKE update: the path the peer asked for (local
+  // address it reached, UDP encapsulation from its NAT-D) applied with the
+  // move.
+  std::optional<OuterEndpoint> new_local;
+  std::optional<bool> new_encapsulation;
+  // kMobikeUpdate: peer addresses not tried yet (path probing).
+  std::vector<shared::IpAddress> probe_addresses;
   uint32_t tries = 0;
   // Per kind: the child concerned (inbound SPI), a rekey's new SPIs, nonce,
   // D-H key and the SA payload offered.
@@ -144,6 +152,14 @@ struct IkeSa {
   bool local_behind_nat = false;
   bool udp_encapsulation = false;
   bool mobike = false;
+  // MOBIKE roles stay with the original initiator across IKE rekeys (RFC
+  // 4555 3.1): only it sends UPDATE_SA_ADDRESSES.
+  bool original_initiator = false;
+  std::vector<shared::IpAddress> peer_additional_addresses;
+  bool have_update_id = false;
+  uint32_t latest_update_id = 0;  // the newest UPDATE_SA_ADDRESSES processed
+  std::optional<OuterEndpoint> pending_local_update;  // initiator: waits for the window
+  uint32_t moves = 0;
   // Both ends sent IKEV2_FRAGMENTATION_SUPPORTED in IKE_SA_INIT (RFC 7383 2.3).
   bool fragmentation = false;
   std::vector<HashAlgorithm> peer_signature_hashes;
@@ -194,6 +210,8 @@ class Engine::Impl {
   shared::Status rekey_ike(uint64_t id);
   void on_sa_condition(uint32_t spi, shared::SaDirection direction, Engine::SaCondition condition);
   void on_new_source(uint32_t inbound_spi, const OuterEndpoint& from);
+  shared::Status move(uint64_t id, const OuterEndpoint& to);
+  shared::Status update_local_address(uint64_t id, const OuterEndpoint& new_local);
   std::vector<IkeSaInfo> ike_sas() const;
   std::optional<IkeSaInfo> ike_sa(uint64_t id) const;
   const EngineStats& stats() const { return stats_; }
@@ -284,6 +302,23 @@ class Engine::Impl {
   // NAT remaps (RFC 7296 2.23): the policy, and the move itself.
   void remap_signal(IkeSa& sa, const OuterEndpoint& from, const char* source);
   void move_sa(IkeSa& sa, const OuterEndpoint& to, const std::string& how);
+  // Puts the IKE SA and its children on a new path (one data-plane path
+  // update when anything changed) and records it.
+  void apply_path(IkeSa& sa, const OuterEndpoint& local, const OuterEndpoint& remote, bool encapsulation,
+                  const std::string& how, bool force = false);
+  // Starts (or re-aims) the return routability check of remap = verify.
+  void start_remap_check(IkeSa& sa, const OuterEndpoint& to, std::optional<OuterEndpoint> new_local,
+                         std::optional<bool> new_encapsulation);
+  // MOBIKE (engine_mobike.cc).
+  void responder_update_addresses(IkeSa& sa, const dp_link::IkeDatagram& datagram, const IkeHeader& header,
+                                  const std::vector<Payload>& inner);
+  void initiator_update_response(IkeSa& sa, const dp_link::IkeDatagram& datagram, OutstandingRequest& request,
+                                 const std::vector<Payload>& inner);
+  shared::Status send_update_addresses(IkeSa& sa);
+  std::vector<Payload> nat_detection_notifies(const IkeSa& sa, const OuterEndpoint& local,
+                                              const OuterEndpoint& remote) const;
+  void learn_additional_addresses(IkeSa& sa, const std::vector<Payload>& inner);
+  std::vector<Payload> own_additional_addresses(const IkeSa& sa) const;
   void leave_half_open(IkeSa& sa);
   // The IKE SA that replaces `old` after a rekey: children, leases, path and
   // identity move over; `old` keeps nothing but its keys (for its DELETE).

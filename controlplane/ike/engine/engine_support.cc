@@ -167,4 +167,26 @@ const NotifyPayload* first_error_notify(std::span<const Payload> payloads) {
   return nullptr;
 }
 
+std::vector<const NotifyPayload*> notifies_of(std::span<const Payload> payloads, NotifyType type) {
+  std::vector<const NotifyPayload*> out;
+  for (const auto& payload : payloads) {
+    const auto* notify = payload.get<NotifyPayload>();
+    if (notify && notify->type == type) out.push_back(notify);
+  }
+  return out;
+}
+
+std::vector<uint8_t> no_nats_allowed_data(const shared::channel::OuterEndpoint& source,
+                                          const shared::channel::OuterEndpoint& destination) {
+  // IPv4: 4 + 4 + 2 + 2 octets, IPv6: 16 + 16 + 2 + 2.
+  std::vector<uint8_t> out;
+  for (const auto* endpoint : {&source, &destination})
+    out.insert(out.end(), endpoint->address.bytes(), endpoint->address.bytes() + endpoint->address.byte_length());
+  for (uint16_t port : {source.port, destination.port}) {
+    out.push_back(uint8_t(port >> 8));
+    out.push_back(uint8_t(port));
+  }
+  return out;
+}
+
 }  // namespace segw::cp::ike

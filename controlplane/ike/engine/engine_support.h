@@ -13,6 +13,7 @@
 #include "controlplane/crypto/sk_protection.h"
 #include "controlplane/ike/codec/message.h"
 #include "controlplane/policy/proposals.h"
+#include "shared/channel/messages.h"
 #include "shared/result.h"
 #include "shared/sa_descriptor.h"
 
@@ -60,5 +61,12 @@ std::vector<uint8_t> id_payload_body(const IdPayload& id);
 std::string describe(const policy::SelectedProposal& selected);
 
 const NotifyPayload* first_error_notify(std::span<const Payload> payloads);
+// Every notify of `type`, in order.
+std::vector<const NotifyPayload*> notifies_of(std::span<const Payload> payloads, NotifyType type);
+
+// RFC 4555 4.6: NO_NATS_ALLOWED data (source and destination address and
+// port as sent), and whether a received one matches the datagram's header.
+std::vector<uint8_t> no_nats_allowed_data(const shared::channel::OuterEndpoint& source,
+                                          const shared::channel::OuterEndpoint& destination);
 
 }  // namespace segw::cp::ike

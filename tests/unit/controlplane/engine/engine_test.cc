@@ -543,9 +543,17 @@ TEST(EngineTest, RemapVerifyNeverMovesToASpoofedSource) {
   EXPECT_TRUE(f.path_updates().empty());
   EXPECT_EQ(f.gateway->engine->stats().remap_checks_failed, 1u);
   EXPECT_EQ(f.gateway->count(EngineEventKind::kMoved), 0u);
-  // The IKE SA is intact: the device still talks to the gateway.
+  // The IKE SA is intact: the device still talks to the gateway, and the
+  // gateway's own requests still fit the device's window (the unanswered
+  // check's message ID went on as a liveness check on the current path).
   ASSERT_TRUE(f.device->engine->rekey_child(f.device_sa).ok());
   f.net.run();
+  expect_matching_children(*f.gateway, *f.device, f.device_sa);
+  f.net.advance(5 * kSecond);
+  uint64_t rekeyed_before = f.gateway->engine->stats().child_sas_rekeyed;
+  ASSERT_TRUE(f.gateway->engine->rekey_child(f.gateway->engine->ike_sas().front().id).ok());
+  f.net.run();
+  EXPECT_EQ(f.gateway->engine->stats().child_sas_rekeyed, rekeyed_before + 1);
   expect_matching_children(*f.gateway, *f.device, f.device_sa);
 }
 
@@ -1538,6 +1546,247 @@ TEST(EngineFragmentTest, CreateChildSaMessagesAreFragmentedToo) {
   ASSERT_EQ(sas.size(), 1u);
   EXPECT_EQ(sas.front().state, IkeSaState::kEstablished);
   expect_matching_children(*f.gateway, *f.device, sas.front().id);
+}
+
+
+// ---------------------------------------------------------------- MOBIKE (RFC 4555) and external moves
+
+// A device that moves: node 1, behind the NAT or not; MOBIKE negotiated by
+// default on both sides.
+struct MobikeFixture {
+  Network net;
+  Node* gateway = nullptr;
+  Node* device = nullptr;
+  uint64_t device_sa = 0;
+  uint64_t gateway_sa = 0;
+
+  MobikeFixture(const std::string& gateway_extra, bool behind_nat, bool no_nats_allowed = false,
+                const std::string& device_address = "192.168.1.10") {
+    gateway = &net.add("gateway", ip("198.51.100.1"), gateway_config(gateway_extra + "dpd_interval_s = 0\n"));
+    device = &net.add("device", ip(device_address.c_str()), device_config("dev1.fap.example", "dpd_interval_s = 0\n"),
+                      behind_nat);
+    auto request = to_gateway(net, 1);
+    request.no_nats_allowed = no_nats_allowed;
+    device_sa = *device->engine->initiate(request);
+    net.run();
+    auto sas = gateway->engine->ike_sas();
+    if (!sas.empty()) gateway_sa = sas.front().id;
+  }
+  std::vector<dp_link::RecordedCall> path_updates(const Node& node) const {
+    std::vector<dp_link::RecordedCall> out;
+    for (const auto& call : node.installer.calls())
+      if (call.kind == shared::channel::CommandKind::kUpdatePath) out.push_back(call);
+    return out;
+  }
+  // The device's own address changes (and with it, perhaps, the NAT).
+  void device_moves(const char* address, bool behind_nat) {
+    device->address = ip(address);
+    device->behind_nat = behind_nat;
+    ASSERT_TRUE(device->engine->update_local_address(device_sa, {device->address, 4500}).ok());
+  }
+};
+
+TEST(EngineMobikeTest, BothEndsNegotiateMobikeAndExchangeAdditionalAddresses) {
+  MobikeFixture f("additional_addresses = 198.51.100.5\n", true);
+  auto gateway_view = f.gateway->engine->ike_sa(f.gateway_sa);
+  auto device_view = f.device->engine->ike_sa(f.device_sa);
+  ASSERT_TRUE(gateway_view && device_view);
+  EXPECT_TRUE(gateway_view->mobike_supported);
+  EXPECT_TRUE(device_view->mobike_supported);
+  ASSERT_EQ(device_view->peer_additional_addresses.size(), 1u);
+  EXPECT_EQ(device_view->peer_additional_addresses[0], ip("198.51.100.5"));
+  // Without additional addresses the gateway says NO_ADDITIONAL_ADDRESSES.
+  MobikeFixture g("", true);
+  EXPECT_TRUE(g.device->engine->ike_sa(g.device_sa)->peer_additional_addresses.empty());
+}
+
+TEST(EngineMobikeTest, MoveBetweenNatsMovesEverythingOnceAfterTheReturnRoutabilityCheck) {
+  MobikeFixture f("", true);
+  auto children_before = f.gateway->engine->ike_sa(f.gateway_sa)->children;
+  f.net.nat_epoch[1] = 1;  // a new NAT mapping: the device changed networks
+  f.device_moves("192.168.1.10", true);
+  f.net.run();
+  auto info = *f.gateway->engine->ike_sa(f.gateway_sa);
+  EXPECT_EQ(info.remote, f.net.public_of(1, 4500));
+  EXPECT_TRUE(info.udp_encapsulation);
+  auto updates = f.path_updates(*f.gateway);
+  ASSERT_EQ(updates.size(), 1u);  // one atomic update for the IKE SA's tunnel
+  EXPECT_EQ(updates[0].tunnel_id, children_before.front().tunnel_id);
+  EXPECT_EQ(updates[0].path.remote_port, f.net.public_of(1, 4500).port);
+  EXPECT_TRUE(updates[0].path.udp_encapsulation);
+  const auto& s = f.gateway->engine->stats();
+  EXPECT_EQ(s.mobike_updates_received, 1u);
+  EXPECT_EQ(s.remap_checks_sent, 1u);  // verify: the new address proved itself first
+  EXPECT_EQ(s.remaps_verified, 1u);
+  EXPECT_EQ(f.gateway->count(EngineEventKind::kMoved), 1u);
+  EXPECT_EQ(f.device->count(EngineEventKind::kMoved), 1u);  // the device saw COOKIE2 echoed
+  EXPECT_EQ(f.device->engine->stats().mobike_updates_sent, 1u);
+  // No rekey, no new IKE SA: same SPIs, and the SA still works.
+  EXPECT_EQ(f.gateway->engine->ike_sa(f.gateway_sa)->children.front().inbound_spi, children_before.front().inbound_spi);
+  ASSERT_TRUE(f.device->engine->rekey_child(f.device_sa).ok());
+  f.net.run();
+  expect_matching_children(*f.gateway, *f.device, f.device_sa);
+}
+
+TEST(EngineMobikeTest, UnderFollowTheUpdateMovesAtOnce) {
+  MobikeFixture f("remap = follow\n", true);
+  f.net.nat_epoch[1] = 1;
+  f.device_moves("192.168.1.10", true);
+  f.net.run();
+  EXPECT_EQ(f.gateway->engine->ike_sa(f.gateway_sa)->remote, f.net.public_of(1, 4500));
+  EXPECT_EQ(f.gateway->engine->stats().remap_checks_sent, 0u);
+  EXPECT_EQ(f.path_updates(*f.gateway).size(), 1u);
+}
+
+TEST(EngineMobikeTest, MovingOutFromBehindTheNatSwitchesEncapsulationOff) {
+  MobikeFixture f("", true);
+  ASSERT_TRUE(f.gateway->engine->ike_sa(f.gateway_sa)->udp_encapsulation);
+  f.device_moves("203.0.113.10", false);
+  f.net.run();
+  auto info = *f.gateway->engine->ike_sa(f.gateway_sa);
+  EXPECT_EQ(info.remote, (shared::channel::OuterEndpoint{ip("203.0.113.10"), 4500}));
+  EXPECT_FALSE(info.udp_encapsulation);
+  EXPECT_FALSE(info.peer_behind_nat);
+  auto updates = f.path_updates(*f.gateway);
+  ASSERT_EQ(updates.size(), 1u);
+  EXPECT_FALSE(updates[0].path.udp_encapsulation);
+  EXPECT_EQ(updates[0].path.remote, ip("203.0.113.10"));
+  // The device drops encapsulation too, and moves its own SAs' local address.
+  auto device_updates = f.path_updates(*f.device);
+  ASSERT_EQ(device_updates.size(), 1u);
+  EXPECT_FALSE(device_updates[0].path.udp_encapsulation);
+  EXPECT_EQ(device_updates[0].path.local, ip("203.0.113.10"));
+}
+
+TEST(EngineMobikeTest, MovingBehindANatSwitchesEncapsulationOn) {
+  MobikeFixture f("", false, false, "203.0.113.10");
+  ASSERT_FALSE(f.gateway->engine->ike_sa(f.gateway_sa)->udp_encapsulation);
+  f.device_moves("192.168.1.10", true);
+  f.net.run();
+  auto info = *f.gateway->engine->ike_sa(f.gateway_sa);
+  EXPECT_EQ(info.remote, f.net.public_of(1, 4500));
+  EXPECT_TRUE(info.udp_encapsulation);
+  EXPECT_TRUE(info.peer_behind_nat);
+  auto updates = f.path_updates(*f.gateway);
+  ASSERT_EQ(updates.size(), 1u);
+  EXPECT_TRUE(updates[0].path.udp_encapsulation);
+}
+
+TEST(EngineMobikeTest, NoNatsAllowedInIkeSaInitBehindANatGetsUnexpectedNatDetected) {
+  MobikeFixture f("", true, true);
+  EXPECT_TRUE(f.gateway->engine->ike_sas().empty());  // no state kept
+  EXPECT_EQ(f.gateway->engine->stats().mobike_nat_refused, 1u);
+  EXPECT_EQ(f.device->count(EngineEventKind::kEstablished), 0u);
+  // Without a NAT the same request is fine.
+  MobikeFixture g("", false, true, "203.0.113.10");
+  EXPECT_EQ(g.device->count(EngineEventKind::kEstablished), 1u);
+}
+
+TEST(EngineMobikeTest, NoNatsAllowedInAnUpdateBehindANatIsRefusedAndNothingMoves) {
+  MobikeFixture f("", false, true, "203.0.113.10");
+  ASSERT_EQ(f.device->count(EngineEventKind::kEstablished), 1u);
+  auto before = f.gateway->engine->ike_sa(f.gateway_sa)->remote;
+  f.device_moves("192.168.1.10", true);
+  f.net.run();
+  EXPECT_EQ(f.gateway->engine->ike_sa(f.gateway_sa)->remote, before);
+  EXPECT_TRUE(f.path_updates(*f.gateway).empty());
+  EXPECT_EQ(f.gateway->engine->stats().mobike_nat_refused, 1u);
+  EXPECT_EQ(f.device->count(EngineEventKind::kMoveRefused), 1u);
+  EXPECT_EQ(f.device->engine->stats().mobike_updates_refused, 1u);
+}
+
+TEST(EngineMobikeTest, AnAddressOutsideThePolicyGetsUnacceptableAddresses) {
+  MobikeFixture f("mobike_allowed_networks = 198.51.100.0/24\n", true);
+  auto before = f.gateway->engine->ike_sa(f.gateway_sa)->remote;
+  f.device_moves("203.0.113.10", false);
+  f.net.run();
+  EXPECT_EQ(f.gateway->engine->ike_sa(f.gateway_sa)->remote, before);
+  EXPECT_TRUE(f.path_updates(*f.gateway).empty());
+  EXPECT_EQ(f.gateway->engine->stats().mobike_unacceptable, 1u);
+  EXPECT_EQ(f.device->count(EngineEventKind::kMoveRefused), 1u);
+}
+
+TEST(EngineMobikeTest, AnUpdateRelayedByAnAttackerDoesNotMoveUnderVerify) {
+  MobikeFixture f("", true);
+  auto before = f.gateway->engine->ike_sa(f.gateway_sa)->remote;
+  // The attacker withholds the device's update and sends it on from its own
+  // address; it never answers the check (it has no keys).
+  shared::channel::OuterEndpoint attacker{ip("203.0.113.66"), 4500};
+  bool withheld = false;
+  f.net.drop = [&](int from, const IkeDatagram& d) {
+    if (from == 1 && !withheld) {
+      withheld = true;
+      IkeDatagram relayed;
+      relayed.local = {ip("198.51.100.1"), 4500};
+      relayed.remote = attacker;
+      relayed.non_esp_marker = true;
+      relayed.message = d.message;
+      f.gateway->engine->handle_datagram(relayed);
+      return true;
+    }
+    return false;
+  };
+  f.net.nat_epoch[1] = 1;
+  f.device_moves("192.168.1.10", true);
+  f.net.advance(10 * kSecond);
+  EXPECT_TRUE(withheld);
+  EXPECT_NE(f.gateway->engine->ike_sa(f.gateway_sa)->remote, attacker);
+  for (const auto& update : f.path_updates(*f.gateway)) EXPECT_NE(update.path.remote, attacker.address);
+  EXPECT_GE(f.gateway->engine->stats().remap_checks_failed, 1u);
+  // The device's own traffic from its real new mapping still gets it moved.
+  auto child = f.gateway->engine->ike_sa(f.gateway_sa)->children.front();
+  f.gateway->engine->on_new_source(child.inbound_spi, f.net.public_of(1, 4500));
+  f.net.run();
+  EXPECT_EQ(f.gateway->engine->ike_sa(f.gateway_sa)->remote, f.net.public_of(1, 4500));
+  EXPECT_NE(f.gateway->engine->ike_sa(f.gateway_sa)->remote, before);
+}
+
+TEST(EngineMobikeTest, OnlyTheOriginalInitiatorMayUpdateAndOnlyWithMobike) {
+  MobikeFixture f("mobike = no\n", true);
+  EXPECT_FALSE(f.device->engine->ike_sa(f.device_sa)->mobike_supported);
+  EXPECT_FALSE(f.device->engine->update_local_address(f.device_sa, {ip("192.168.1.10"), 4500}).ok());
+  MobikeFixture g("", true);
+  // The gateway is the responder: it does not send updates.
+  EXPECT_FALSE(g.gateway->engine->update_local_address(g.gateway_sa, {ip("198.51.100.1"), 4500}).ok());
+}
+
+TEST(EngineMobikeTest, ARemapCheckReplacesALivenessCheckLostOnTheOldMapping) {
+  Network net;
+  Node& gateway = net.add("gateway", ip("198.51.100.1"), gateway_config("dpd_interval_s = 5\n"));
+  Node& device = net.add("device", ip("192.168.1.10"), device_config("dev1.fap.example", "dpd_interval_s = 0\n"), true);
+  ASSERT_TRUE(device.engine->initiate(to_gateway(net, 1)).ok());
+  net.run();
+  auto child = gateway.engine->ike_sas().front().children.front();
+  net.nat_epoch[1] = 1;     // remapped while the downlink is quiet
+  net.advance(6 * kSecond);  // the gateway's liveness check goes to the old mapping and is lost
+  ASSERT_EQ(gateway.engine->stats().remap_checks_sent, 0u);
+  gateway.engine->on_new_source(child.inbound_spi, net.public_of(1, 4500));
+  net.run();
+  // The check did not wait for the liveness retransmissions to give up.
+  EXPECT_EQ(gateway.engine->ike_sas().front().remote, net.public_of(1, 4500));
+  EXPECT_EQ(gateway.engine->stats().remaps_verified, 1u);
+}
+
+TEST(EngineExternalMoveTest, MovesTheIkeSaAndAllChildrenWithOnePathUpdate) {
+  MobikeFixture f("", true);
+  shared::channel::OuterEndpoint to{ip("198.51.100.77"), 4777};
+  ASSERT_TRUE(f.gateway->engine->move(f.gateway_sa, to).ok());
+  auto info = *f.gateway->engine->ike_sa(f.gateway_sa);
+  EXPECT_EQ(info.remote, to);
+  EXPECT_EQ(info.moves, 1u);
+  auto updates = f.path_updates(*f.gateway);
+  ASSERT_EQ(updates.size(), 1u);
+  EXPECT_EQ(updates[0].path.remote, to.address);
+  EXPECT_EQ(updates[0].path.remote_port, to.port);
+  EXPECT_TRUE(updates[0].path.udp_encapsulation);
+  EXPECT_EQ(f.gateway->engine->stats().external_moves, 1u);
+  ASSERT_EQ(f.gateway->count(EngineEventKind::kMoved), 1u);
+  EXPECT_NE(f.gateway->events.back().detail.find("external"), std::string::npos);
+  // Errors change nothing.
+  EXPECT_FALSE(f.gateway->engine->move(999, to).ok());
+  EXPECT_FALSE(f.gateway->engine->move(f.gateway_sa, {ip("2001:db8::7"), 4500}).ok());
+  EXPECT_FALSE(f.gateway->engine->move(f.gateway_sa, {ip("198.51.100.78"), 0}).ok());
+  EXPECT_EQ(f.path_updates(*f.gateway).size(), 1u);
 }
 
 }  // namespace
