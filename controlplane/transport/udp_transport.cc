@@ -412,7 +412,9 @@ Status UdpTransport::send(const IkeDatagram& datagram) {
     return fail_send("IKE datagram " + route +
                      ": non-ESP marker requested on the IKE port (RFC 3948 2.2: NAT-T port only)");
   }
-  if (!datagram.non_esp_marker && socket->natt) {
+  // The one exception: a NAT keepalive (RFC 3948 4), a single 0xFF byte.
+  bool keepalive = datagram.message.size() == 1 && datagram.message[0] == 0xff;
+  if (!datagram.non_esp_marker && socket->natt && !keepalive) {
     return fail_send("IKE datagram " + route +
                      ": no non-ESP marker on the NAT-T port"
                      " (RFC 3948 2.2: the peer would read ESP)");

@@ -61,11 +61,28 @@ constexpr int kMaxSleepMs = 10;
 constexpr size_t kInboxLimit = 262144;
 
 std::atomic<int> stop_requests{0};
+std::atomic<int> probe_requests{0};
+std::atomic<int> move_requests{0};
 int wake_fd = -1;
 
 void wake() {
   uint64_t one = 1;
   if (wake_fd >= 0) (void)!write(wake_fd, &one, sizeof one);
+}
+
+// SIGUSR1 while holding: every held IKE SA sends a liveness check now (the
+// fleet's next IKE message after a NAT remap, bench/remap_mass).
+void on_probe_signal(int) {
+  probe_requests.fetch_add(1);
+  wake();
+}
+
+// SIGUSR2 while holding: every held IKE SA moves to its next --move-base
+// address with a MOBIKE update (tests/integration/remap: devices moving
+// between networks, in and out of NATs).
+void on_move_signal(int) {
+  move_requests.fetch_add(1);
+  wake();
 }
 
 void on_signal(int) {
@@ -322,6 +339,7 @@ std::string json_number(std::optional<double> value, const char* format) {
 int main(int argc, char** argv) {
   po::options_description options("segw-ike-load options");
   std::string config_path, profile_name, target_text = "127.0.0.1", source_base_text;
+  std::vector<std::string> move_bases;
   uint16_t target_port = dp_link::kIkePort, ike_port = 10500, natt_port = 14500;
   uint64_t count = 1000, sources = 0;
   uint32_t concurrency = 64;
@@ -348,9 +366,15 @@ int main(int argc, char** argv) {
       ("concurrency", po::value<uint32_t>(&concurrency), "IKE SAs being set up at once (default 64)")
       ("request-nat-info", "ask for EXTERNAL_SOURCE_IP4_NAT_INFO (CP attribute 23)")
       ("no-address", "ask for no INTERNAL_IP4_ADDRESS (no CP payload)")
+      ("no-nats-allowed", "send NO_NATS_ALLOWED (RFC 4555 3.9): a NAT on the path fails the IKE SA with "
+                          "UNEXPECTED_NAT_DETECTED")
+      ("move-base", po::value<std::vector<std::string>>(&move_bases)->composing(),
+       "MOBIKE (the profile needs mobike = yes): the Nth SIGUSR2 while holding moves IKE SA i to address "
+       "BASE_N + i (repeat the option for each move) with UPDATE_SA_ADDRESSES")
       ("hold", po::value<double>(&hold)->implicit_value(0),
        "keep the IKE SAs up after the load phase: SECONDS, or until SIGINT/SIGTERM without a value; the "
-       "summary is printed before holding")
+       "summary is printed before holding. While holding, SIGUSR1 makes every held IKE SA send a liveness "
+       "check (bench/remap_mass: the devices' next IKE message after a NAT remap)")
       ("no-delete", "do not delete the IKE SAs at the end (the responder keeps them until its own timers)")
       ("timeout", po::value<double>(&timeout), "give up on the load phase after this many seconds (default: none; "
                                                "the half-open timer bounds each IKE SA)")
@@ -411,6 +435,8 @@ int main(int argc, char** argv) {
   wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  std::signal(SIGUSR1, on_probe_signal);
+  std::signal(SIGUSR2, on_move_signal);
   std::signal(SIGPIPE, SIG_IGN);
 
   segw::cp::transport::UdpTransportOptions udp_options;
@@ -438,7 +464,14 @@ int main(int argc, char** argv) {
   std::string first_inner;
   std::string first_nat_info;
   uint64_t nat_info_answers = 0;
+  uint64_t moved_events = 0, move_refusals = 0;
+  std::string first_refusal;
   engine.set_event_handler([&](const ike::EngineEvent& event) {
+    if (event.kind == ike::EngineEventKind::kMoved) ++moved_events;
+    if (event.kind == ike::EngineEventKind::kMoveRefused) {
+      ++move_refusals;
+      if (first_refusal.empty()) first_refusal = event.detail;
+    }
     if (event.kind == ike::EngineEventKind::kEstablished) {
       if (auto info = engine.ike_sa(event.ike_sa)) {
         if (info->nat_info) {
@@ -461,6 +494,16 @@ int main(int argc, char** argv) {
   request.request_ip4 = target->is_ipv4() && !vm.count("no-address");
   request.request_ip6 = target->is_ipv6() && !vm.count("no-address");
   request.request_nat_info = vm.count("request-nat-info") > 0;
+  request.no_nats_allowed = vm.count("no-nats-allowed") > 0;
+  std::vector<IpAddress> move_base_addresses;
+  for (const auto& text : move_bases) {
+    auto address = IpAddress::parse(text);
+    if (!address || address->family() != target->family()) {
+      std::cerr << "segw-ike-load: --move-base " << text << " is not an address of the target's family\n";
+      return kExitUsage;
+    }
+    move_base_addresses.push_back(*address);
+  }
   // Every IKE SA of the tool has the same identity: INITIAL_CONTACT would
   // make the responder delete the ones before.
   request.initial_contact = false;
@@ -572,7 +615,54 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "segw-ike-load: holding %lu IKE SAs %s\n", (unsigned long)tally.established(),
                    hold > 0 ? ("for " + std::to_string(hold) + " s").c_str() : "until SIGINT/SIGTERM");
     uint64_t hold_end_ns = hold > 0 ? monotonic_ns() + uint64_t(hold * 1e9) : 0;
-    while (stop_requests.load() == 0 && (hold_end_ns == 0 || monotonic_ns() < hold_end_ns)) turn(true);
+    int probes_seen = 0;
+    std::vector<uint64_t> to_probe;
+    size_t probe_next = 0;
+    uint64_t probes_sent = 0, probes_answered_before = 0;
+    int moves_seen = 0;
+    while (stop_requests.load() == 0 && (hold_end_ns == 0 || monotonic_ns() < hold_end_ns)) {
+      if (move_requests.load() != moves_seen) {
+        moves_seen = move_requests.load();
+        if (size_t(moves_seen) > move_base_addresses.size()) {
+          std::fprintf(stderr, "segw-ike-load: move %d: no --move-base for it\n", moves_seen);
+        } else {
+          auto ids = tally.established_ids();
+          std::sort(ids.begin(), ids.end());
+          const IpAddress& base = move_base_addresses[size_t(moves_seen) - 1];
+          uint64_t moved = 0;
+          std::string first_error;
+          for (size_t i = 0; i < ids.size(); ++i) {
+            auto status = engine.update_local_address(ids[i], {base.plus(i), natt_port});
+            if (status) ++moved;
+            else if (first_error.empty()) first_error = status.error();
+          }
+          if (!quiet)
+            std::fprintf(stderr, "segw-ike-load: move %d: %lu IKE SAs update their addresses from %s on%s%s\n",
+                         moves_seen, (unsigned long)moved, base.to_string().c_str(),
+                         first_error.empty() ? "" : "; refused: ", first_error.c_str());
+        }
+      }
+      if (probe_requests.load() != probes_seen) {
+        probes_seen = probe_requests.load();
+        to_probe = tally.established_ids();
+        probe_next = 0;
+        probes_answered_before = engine.stats().retransmitted_requests;
+        if (!quiet) std::fprintf(stderr, "segw-ike-load: liveness check from every held IKE SA (%zu)\n", to_probe.size());
+      }
+      // --concurrency at a time is not needed here: each IKE SA has its
+      // own window; a bounded batch per turn keeps the receive side served.
+      for (size_t batch = 0; probe_next < to_probe.size() && batch < 4096; ++batch, ++probe_next)
+        if (engine.check_liveness(to_probe[probe_next])) ++probes_sent;
+      turn(true);
+    }
+    if (!quiet && !move_base_addresses.empty())
+      std::fprintf(stderr, "segw-ike-load: MOBIKE: %lu moved, %lu refused%s%s\n", (unsigned long)moved_events,
+                   (unsigned long)move_refusals, first_refusal.empty() ? "" : " (first: ", 
+                   first_refusal.empty() ? "" : (first_refusal + ")").c_str());
+    if (!quiet && probes_sent > 0)
+      std::fprintf(stderr, "segw-ike-load: %lu liveness checks sent, %lu retransmissions\n",
+                   (unsigned long)probes_sent,
+                   (unsigned long)(engine.stats().retransmitted_requests - probes_answered_before));
     if (!quiet && tally.lost() > 0) {
       std::fprintf(stderr, "segw-ike-load: %lu IKE SAs went away while held\n", (unsigned long)tally.lost());
       print_reasons("lost", tally.lost_reasons());

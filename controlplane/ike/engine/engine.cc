@@ -580,6 +580,7 @@ void Engine::Impl::transmit(IkeSa& sa, const Datagrams& datagrams) {
     out.remote = *sa.outstanding->destination;
   out.port_id = sa.port_id;
   out.non_esp_marker = sa.local.port == options_.natt_port;
+  sa.last_sent_ns = now();
   for (const auto& bytes : datagrams) {
     out.message = bytes;
     if (datagrams.size() > 1) ++stats_.fragments_sent;
@@ -664,6 +665,7 @@ void Engine::Impl::send_response(IkeSa& sa, const dp_link::IkeDatagram& request,
   sa.last_response_id = header.message_id;
   sa.have_last_response = true;
   sa.expected_request_id = header.message_id + 1;
+  sa.last_sent_ns = now();
   send_all(request, sa.last_response);
 }
 
@@ -734,6 +736,8 @@ void Engine::Impl::schedule(IkeSa& sa) {
     if (!sa.outstanding) {
       if (section.dpd_interval_s)
         consider(sa.last_heard_ns + uint64_t(section.dpd_interval_s) * kNsPerSecond);
+      if (section.nat_keepalive_s && sa.local_behind_nat)
+        consider(sa.last_sent_ns + uint64_t(section.nat_keepalive_s) * kNsPerSecond);
       consider(sa.rekey_at_ns);
       for (const auto& child : sa.children) {
         consider(child.info.rekey_at_ns);
@@ -855,6 +859,20 @@ void Engine::Impl::on_timer(IkeSa& sa) {
           break;
         }
       }
+    }
+    // RFC 3948 4: behind a NAT, a quiet IKE SA keeps its mapping open with
+    // one-byte 0xFF datagrams to the peer's NAT-T port (no marker).
+    if (section.nat_keepalive_s && sa.local_behind_nat &&
+        t >= sa.last_sent_ns + uint64_t(section.nat_keepalive_s) * kNsPerSecond) {
+      dp_link::IkeDatagram keepalive;
+      keepalive.local = sa.local;
+      keepalive.remote = sa.remote;
+      keepalive.port_id = sa.port_id;
+      keepalive.non_esp_marker = false;
+      keepalive.message = {0xff};
+      sa.last_sent_ns = t;
+      ++stats_.nat_keepalives_sent;
+      if (!transport_.send(keepalive)) ++stats_.send_errors;
     }
     if (!sa.outstanding && section.dpd_interval_s &&
         t >= sa.last_heard_ns + uint64_t(section.dpd_interval_s) * kNsPerSecond)

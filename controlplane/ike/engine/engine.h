@@ -200,6 +200,7 @@ struct EngineEvent {
   X(mobike_updates_refused)   /* answered with an error, or COOKIE2 not echoed */     \
   X(mobike_paths_probed)      /* update re-sent to another peer address */            \
   X(external_moves)                                                                   \
+  X(nat_keepalives_sent)      /* RFC 3948 4: we are behind a NAT and were quiet */   \
   X(data_plane_rekeys)        /* rekeys asked for by data plane events */             \
   X(data_plane_expiries)                                                              \
   X(unknown_sa_conditions)                                                            \
@@ -249,6 +250,9 @@ class Engine {
   shared::Status rekey_child(uint64_t ike_sa_id);
   // Rekeys the IKE SA itself now.
   shared::Status rekey_ike(uint64_t ike_sa_id);
+  // Sends a liveness check (empty INFORMATIONAL) now. Errors: unknown id,
+  // not established, an exchange in flight.
+  shared::Status check_liveness(uint64_t ike_sa_id);
 
   // The data plane reports a child SA's condition (channel events):
   // kRekeyWanted (soft lifetime, sequence numbers near exhaustion) rekeys

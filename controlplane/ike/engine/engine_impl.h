@@ -187,6 +187,7 @@ struct IkeSa {
   uint64_t created_ns = 0;
   uint64_t established_ns = 0;
   uint64_t last_heard_ns = 0;
+  uint64_t last_sent_ns = 0;  // anything of ours to the peer (NAT keepalive timing)
   uint64_t rekey_at_ns = 0;
   uint64_t retire_at_ns = 0;  // rekeyed or deleting: gone by then whatever the peer does
   uint64_t armed_ns = 0;      // the deadline in the timer queue
@@ -208,6 +209,7 @@ class Engine::Impl {
   shared::Status terminate(uint64_t id);
   shared::Status rekey_child(uint64_t id);
   shared::Status rekey_ike(uint64_t id);
+  shared::Status check_liveness(uint64_t id);
   void on_sa_condition(uint32_t spi, shared::SaDirection direction, Engine::SaCondition condition);
   void on_new_source(uint32_t inbound_spi, const OuterEndpoint& from);
   shared::Status move(uint64_t id, const OuterEndpoint& to);

@@ -364,7 +364,17 @@ void Engine::Impl::initiator_update_response(IkeSa& sa, const dp_link::IkeDatagr
   apply_path(sa, datagram.local, datagram.remote, encapsulation, "MOBIKE update", true);
 }
 
+shared::Status Engine::Impl::check_liveness(uint64_t id) {
+  IkeSa* sa = find(id);
+  if (sa == nullptr) return shared::make_error("no IKE SA " + std::to_string(id));
+  if (sa->state != IkeSaState::kEstablished || sa->rekeyed)
+    return shared::make_error("IKE SA " + std::to_string(id) + " is not established");
+  return send_request(*sa, RequestKind::kLiveness, ExchangeType::kInformational, {});
+}
+
 // ------------------------------------------------------------ Engine
+
+shared::Status Engine::check_liveness(uint64_t ike_sa_id) { return impl_->check_liveness(ike_sa_id); }
 
 shared::Status Engine::move(uint64_t ike_sa_id, const OuterEndpoint& to) { return impl_->move(ike_sa_id, to); }
 shared::Status Engine::update_local_address(uint64_t ike_sa_id, const OuterEndpoint& new_local) {

@@ -1549,6 +1549,30 @@ TEST(EngineFragmentTest, CreateChildSaMessagesAreFragmentedToo) {
 }
 
 
+TEST(EngineTest, BehindANatAQuietIkeSaSendsNatKeepalives) {
+  Network net;
+  Node& gateway = net.add("gateway", ip("198.51.100.1"), gateway_config("dpd_interval_s = 0\n"));
+  Node& device = net.add("device", ip("192.168.1.10"),
+                         device_config("dev1.fap.example", "dpd_interval_s = 0\nnat_keepalive_s = 5\n"), true);
+  ASSERT_TRUE(device.engine->initiate(to_gateway(net, 1)).ok());
+  net.run();
+  size_t keepalives = 0, from_gateway = 0;
+  net.drop = [&](int from, const IkeDatagram& d) {
+    if (d.message.size() == 1 && d.message[0] == 0xff) {
+      EXPECT_FALSE(d.non_esp_marker);
+      EXPECT_EQ(d.remote.port, 4500);
+      (from == 1 ? keepalives : from_gateway) += 1;
+      return true;
+    }
+    return false;
+  };
+  net.advance(21 * kSecond);
+  EXPECT_EQ(keepalives, 4u);  // one per 5 s of silence
+  EXPECT_EQ(from_gateway, 0u);  // the gateway is not behind a NAT
+  EXPECT_EQ(device.engine->stats().nat_keepalives_sent, 4u);
+  EXPECT_EQ(gateway.engine->stats().nat_keepalives_sent, 0u);
+}
+
 // ---------------------------------------------------------------- MOBIKE (RFC 4555) and external moves
 
 // A device that moves: node 1, behind the NAT or not; MOBIKE negotiated by
