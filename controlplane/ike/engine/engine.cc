@@ -1032,6 +1032,7 @@ void Engine::Impl::close_sa(IkeSa& sa, EngineEventKind kind, const std::string& 
   emit(kind, sa, why);
   leave_half_open(sa);
   unindex_peer(sa);
+  if (auto t = by_tunnel_.find(sa.tunnel_id); t != by_tunnel_.end() && t->second == sa.id) by_tunnel_.erase(t);
   by_local_spi_.erase(sa.initiator ? sa.spi_i : sa.spi_r);
   sas_.erase(sa.id);  // sa is gone from here on
 }
@@ -1206,12 +1207,28 @@ void Engine::Impl::wait_for(uint64_t ike_sa, std::vector<std::future<dp_link::Co
   pending_.push_back(std::move(pending));
 }
 
-void Engine::Impl::on_sa_condition(uint32_t spi, shared::SaDirection direction, Engine::SaCondition condition) {
-  // A scan: these events are rate-limited per SA by the data plane and
-  // rare (once per child lifetime), and an index by SPI would have to
-  // follow every child through rekeys and IKE SA moves.
-  for (auto& [id, sa] : sas_) {
-    if (sa->state != IkeSaState::kEstablished || sa->rekeyed) continue;
+IkeSa* Engine::Impl::sa_of_child(uint32_t spi, shared::SaDirection direction, uint32_t tunnel_id) {
+  auto owns = [&](const IkeSa& sa) {
+    if (sa.rekeyed) return false;
+    for (const auto& child : sa.children)
+      if ((direction == shared::SaDirection::kInbound ? child.info.inbound_spi : child.info.outbound_spi) == spi)
+        return true;
+    return false;
+  };
+  if (tunnel_id != 0) {
+    auto it = by_tunnel_.find(tunnel_id);
+    IkeSa* sa = it == by_tunnel_.end() ? nullptr : find(it->second);
+    return sa && owns(*sa) ? sa : nullptr;
+  }
+  // Without a tunnel id (tests, older callers): a scan.
+  for (auto& [id, sa] : sas_)
+    if (owns(*sa)) return sa.get();
+  return nullptr;
+}
+
+void Engine::Impl::on_sa_condition(uint32_t spi, shared::SaDirection direction, Engine::SaCondition condition,
+                                   uint32_t tunnel_id) {
+  if (IkeSa* sa = sa_of_child(spi, direction, tunnel_id); sa && sa->state == IkeSaState::kEstablished) {
     for (auto& child : sa->children) {
       uint32_t mine = direction == shared::SaDirection::kInbound ? child.info.inbound_spi : child.info.outbound_spi;
       if (mine != spi || !child.info.installed) continue;
@@ -1233,14 +1250,10 @@ void Engine::Impl::on_sa_condition(uint32_t spi, shared::SaDirection direction, 
   ++stats_.unknown_sa_conditions;
 }
 
-void Engine::Impl::on_new_source(uint32_t inbound_spi, const OuterEndpoint& from) {
-  for (auto& [id, sa] : sas_) {
-    if (sa->rekeyed) continue;
-    for (const auto& child : sa->children) {
-      if (child.info.inbound_spi != inbound_spi) continue;
-      remap_signal(*sa, from, "ESP");
-      return;
-    }
+void Engine::Impl::on_new_source(uint32_t inbound_spi, const OuterEndpoint& from, uint32_t tunnel_id) {
+  if (IkeSa* sa = sa_of_child(inbound_spi, shared::SaDirection::kInbound, tunnel_id)) {
+    remap_signal(*sa, from, "ESP");
+    return;
   }
   ++stats_.unknown_sa_conditions;
 }
@@ -1312,11 +1325,12 @@ shared::Status Engine::terminate(uint64_t id) { return impl_->terminate(id); }
 shared::Status Engine::rekey_child(uint64_t id) { return impl_->rekey_child(id); }
 shared::Status Engine::rekey_ike(uint64_t id) { return impl_->rekey_ike(id); }
 std::vector<IkeSaInfo> Engine::ike_sas() const { return impl_->ike_sas(); }
-void Engine::on_new_source(uint32_t inbound_spi, const OuterEndpoint& from) {
-  impl_->on_new_source(inbound_spi, from);
+void Engine::on_new_source(uint32_t inbound_spi, const OuterEndpoint& from, uint32_t tunnel_id) {
+  impl_->on_new_source(inbound_spi, from, tunnel_id);
 }
-void Engine::on_sa_condition(uint32_t spi, shared::SaDirection direction, SaCondition condition) {
-  impl_->on_sa_condition(spi, direction, condition);
+void Engine::on_sa_condition(uint32_t spi, shared::SaDirection direction, SaCondition condition,
+                             uint32_t tunnel_id) {
+  impl_->on_sa_condition(spi, direction, condition, tunnel_id);
 }
 std::optional<IkeSaInfo> Engine::ike_sa(uint64_t id) const { return impl_->ike_sa(id); }
 const EngineStats& Engine::stats() const { return impl_->stats(); }

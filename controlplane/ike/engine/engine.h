@@ -258,8 +258,11 @@ class Engine {
   // kRekeyWanted (soft lifetime, sequence numbers near exhaustion) rekeys
   // the child now; kExpired (hard lifetime: the data plane stopped it)
   // deletes it. Unknown SPIs are ignored (counted).
+  // `tunnel_id` (the data plane event's; 0: unknown) finds the IKE SA
+  // without a scan.
   enum class SaCondition : uint8_t { kRekeyWanted, kExpired };
-  void on_sa_condition(uint32_t spi, shared::SaDirection direction, SaCondition condition);
+  void on_sa_condition(uint32_t spi, shared::SaDirection direction, SaCondition condition,
+                       uint32_t tunnel_id = 0);
 
   // The data plane accepted an ESP packet of inbound child SA `inbound_spi`
   // (ICV and replay checks passed) from `from`, which is not the tunnel's
@@ -270,7 +273,7 @@ class Engine {
   // authenticated answer from there (one check per IKE SA at a time, at
   // most one per second); off never moves. An authenticated IKE request
   // from a new endpoint is the same signal.
-  void on_new_source(uint32_t inbound_spi, const OuterEndpoint& from);
+  void on_new_source(uint32_t inbound_spi, const OuterEndpoint& from, uint32_t tunnel_id = 0);
 
   // External move (seed 002, the DSMIPv6 K-bit case): an operator or
   // another network function puts the IKE SA and all its child SAs on a

@@ -515,6 +515,7 @@ void Engine::Impl::responder_auth(IkeSa& sa, const dp_link::IkeDatagram& datagra
     learn_additional_addresses(sa, inner);
   }
   sa.tunnel_id = next_tunnel_id_++;
+  by_tunnel_[sa.tunnel_id] = sa.id;
 
   // The IKE SA is up; the first child follows or an error notify says why
   // not (RFC 7296 2.21.2: the IKE SA stays).
@@ -1204,6 +1205,7 @@ void Engine::Impl::initiator_auth_response(IkeSa& sa, OutstandingRequest& reques
     }
   }
   sa.tunnel_id = next_tunnel_id_++;
+  by_tunnel_[sa.tunnel_id] = sa.id;
   const auto* sa_payload = find_body<SaPayload>(inner, PayloadType::kSecurityAssociation);
   const auto* ts_i = find_body<TsPayload>(inner, PayloadType::kTsInitiator);
   const auto* ts_r = find_body<TsPayload>(inner, PayloadType::kTsResponder);
@@ -1483,6 +1485,7 @@ IkeSa& Engine::Impl::successor_of(IkeSa& old_ref, bool initiator, uint64_t spi_i
   fresh.children = std::move(old.children);
   old.children.clear();
   fresh.tunnel_id = old.tunnel_id;
+  by_tunnel_[fresh.tunnel_id] = fresh.id;
   fresh.lease4 = old.lease4;
   fresh.lease6 = old.lease6;
   fresh.nat_info = old.nat_info;

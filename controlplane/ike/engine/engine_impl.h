@@ -210,8 +210,9 @@ class Engine::Impl {
   shared::Status rekey_child(uint64_t id);
   shared::Status rekey_ike(uint64_t id);
   shared::Status check_liveness(uint64_t id);
-  void on_sa_condition(uint32_t spi, shared::SaDirection direction, Engine::SaCondition condition);
-  void on_new_source(uint32_t inbound_spi, const OuterEndpoint& from);
+  void on_sa_condition(uint32_t spi, shared::SaDirection direction, Engine::SaCondition condition,
+                       uint32_t tunnel_id);
+  void on_new_source(uint32_t inbound_spi, const OuterEndpoint& from, uint32_t tunnel_id);
   shared::Status move(uint64_t id, const OuterEndpoint& to);
   shared::Status update_local_address(uint64_t id, const OuterEndpoint& new_local);
   std::vector<IkeSaInfo> ike_sas() const;
@@ -357,6 +358,13 @@ class Engine::Impl {
   std::unordered_map<uint64_t, std::unique_ptr<IkeSa>> sas_;
   std::unordered_map<uint64_t, uint64_t> by_local_spi_;
   std::unordered_multimap<std::string, uint64_t> by_peer_;
+  // The live IKE SA of each tunnel (data-plane events name the tunnel; an
+  // IKE rekey hands it to the successor). Mass remaps deliver one event per
+  // tunnel: a scan of every IKE SA for each would be quadratic.
+  std::unordered_map<uint32_t, uint64_t> by_tunnel_;
+  // The IKE SA of a data-plane event's child SA: by tunnel when the event
+  // names one, else by a scan; nullptr when none (rekeyed IKE SAs excluded).
+  IkeSa* sa_of_child(uint32_t spi, shared::SaDirection direction, uint32_t tunnel_id);
   // Half-open responder SAs by (SPIi, peer address, peer port): a repeated
   // IKE_SA_INIT finds its answer, a new one from elsewhere gets a new SA.
   std::map<std::tuple<uint64_t, shared::IpAddress, uint16_t>, uint64_t> half_open_;

@@ -511,6 +511,29 @@ TEST(EngineTest, RemapFollowMovesTheIkeSaAndItsChildrenAtOnce) {
   expect_matching_children(*f.gateway, *f.device, f.device_sa);
 }
 
+TEST(EngineTest, DataPlaneEventsFindTheirIkeSaByTunnelAlsoAfterAnIkeRekey) {
+  RemapFixture f("follow");
+  auto gateway_sa = f.gateway->engine->ike_sas().front();
+  ASSERT_TRUE(f.gateway->engine->rekey_ike(gateway_sa.id).ok());
+  f.net.run();
+  auto sas = f.gateway->engine->ike_sas();
+  ASSERT_EQ(sas.size(), 1u);
+  ASSERT_NE(sas.front().id, gateway_sa.id);  // the successor owns the tunnel now
+  // A wrong tunnel id finds nothing (no scan fallback that could pick
+  // another tunnel's SA).
+  f.net.nat_epoch[1] = 1;
+  auto moved_to = f.net.public_of(1, 4500);
+  f.gateway->engine->on_new_source(f.child.inbound_spi, moved_to, f.child.tunnel_id + 100);
+  EXPECT_EQ(f.gateway->engine->stats().unknown_sa_conditions, 1u);
+  EXPECT_TRUE(f.path_updates().empty());
+  f.gateway->engine->on_new_source(f.child.inbound_spi, moved_to, f.child.tunnel_id);
+  EXPECT_EQ(f.gateway->engine->ike_sas().front().remote, moved_to);
+  EXPECT_EQ(f.path_updates().size(), 1u);
+  f.gateway->engine->on_sa_condition(f.child.inbound_spi, SaDirection::kInbound, Engine::SaCondition::kRekeyWanted,
+                                     f.child.tunnel_id);
+  EXPECT_EQ(f.gateway->engine->stats().data_plane_rekeys, 1u);
+}
+
 TEST(EngineTest, RemapVerifyMovesOnlyOnAnAuthenticatedAnswerFromTheNewEndpoint) {
   RemapFixture f("verify");
   f.net.nat_epoch[1] = 1;
