@@ -782,8 +782,10 @@ void Engine::Impl::on_timer(IkeSa& sa) {
       schedule(sa);
       return;
     }
-    if (request.kind == RequestKind::kRemapCheck && request.tries + 1 >= 2) {
-      // The candidate never answered: traffic stays on the current path.
+    if (request.kind == RequestKind::kRemapCheck) {
+      // The candidate never answered (a check is sent once: a real device's
+      // traffic brings the next signal; an attacker's gets one datagram a
+      // second at most): traffic stays on the current path.
       // The request's message ID is spent, though, and the peer may never
       // have seen it: it becomes a liveness check on the current path, so
       // the window moves on (or the peer is found dead there).

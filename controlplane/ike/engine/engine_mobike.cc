@@ -19,6 +19,10 @@ namespace segw::cp::ike {
 namespace {
 
 constexpr uint64_t kNsPerMs = 1'000'000;
+// A remap check is sent once and answered within this (or the configured
+// retransmission timeout when longer); also the least time between two
+// checks of one IKE SA.
+constexpr uint64_t kRemapCheckIntervalNs = 1'000'000'000;
 
 std::string text(const OuterEndpoint& e) {
   std::string out;
@@ -78,7 +82,7 @@ void Engine::Impl::start_remap_check(IkeSa& sa, const OuterEndpoint& to, std::op
   // One check at a time and at most one a second per IKE SA: replayed
   // packets from many spoofed sources cannot make us a packet cannon.
   uint64_t t = now();
-  if (sa.last_remap_check_ns != 0 && t - sa.last_remap_check_ns < 1'000'000'000ull) {
+  if (sa.last_remap_check_ns != 0 && t - sa.last_remap_check_ns < kRemapCheckIntervalNs) {
     ++stats_.remap_checks_rate_limited;
     return;
   }
@@ -100,7 +104,7 @@ void Engine::Impl::start_remap_check(IkeSa& sa, const OuterEndpoint& to, std::op
     request.new_encapsulation = new_encapsulation;
     request.tries = 0;
     request.first_sent_ns = t;
-    request.next_send_ns = t + uint64_t(options_.retransmit_timeout_ms) * kNsPerMs;
+    request.next_send_ns = t + std::max(kRemapCheckIntervalNs, uint64_t(options_.retransmit_timeout_ms) * kNsPerMs);
     ++stats_.remap_checks_sent;
     transmit(sa, request.datagrams);
     schedule(sa);
@@ -121,7 +125,11 @@ void Engine::Impl::start_remap_check(IkeSa& sa, const OuterEndpoint& to, std::op
   auto sent = send_request(sa, RequestKind::kRemapCheck, ExchangeType::kInformational,
                            {make_payload(make_notify(NotifyType::kCookie2, *cookie))}, std::move(extra));
   sa.local = current_local;
-  if (sent) ++stats_.remap_checks_sent;
+  if (!sent) return;
+  ++stats_.remap_checks_sent;
+  sa.outstanding->next_send_ns =
+      t + std::max(kRemapCheckIntervalNs, uint64_t(options_.retransmit_timeout_ms) * kNsPerMs);
+  schedule(sa);
 }
 
 void Engine::Impl::remap_signal(IkeSa& sa, const OuterEndpoint& from, const char* source) {

@@ -20,6 +20,11 @@
 #   IKX_MOBIKE     mobike setting of the initiator connections (default no)
 #   IKX_RESPONDER  responder implementation: strongswan | segw (see below)
 #   IKX_PSK        the pre-shared key both ends use
+#   IKX_DPD_DELAY  dpd_delay of the initiator connections (default: unset, no line)
+#   IKX_SEGW_REMAP segw profile's `remap =` (verify|follow|off; default: unset, no line)
+#   IKX_SEGW_COUNTERS_REFRESH_MS  segw-dataplane [channel] counters_refresh_ms (default 100)
+#   IKX_ATK_IP     the attacker's address on the "internet" (attacker_create; default 198.51.100.66)
+#   IKX_NAT_PUBLIC_IP2  a second public address of the NAT (nat_set_public_ip; default 198.51.100.3)
 #
 # Responder plug-in contract (select with IKX_RESPONDER=<impl>):
 #   responder_config_<impl> AUTH OUT   write the responder config for AUTH
@@ -39,12 +44,15 @@ IKX_NS_DEV2=$IKX_PREFIX-dev2
 IKX_NS_NAT=$IKX_PREFIX-nat
 IKX_NS_GW=$IKX_PREFIX-gw
 IKX_NS_CORE=$IKX_PREFIX-core
+IKX_NS_ATK=$IKX_PREFIX-atk        # only after attacker_create (remap tests)
 
 IKX_LAN_GW=192.168.1.1            # nat, LAN side (bridge "lan")
 IKX_DEV1_IP=192.168.1.10          # dev1 "eth0"
 IKX_DEV2_IP=192.168.1.11          # dev2 "eth0"
 IKX_NAT_PUBLIC_IP=198.51.100.2    # nat "wan": what the gateway sees
 IKX_GW_ACCESS_IP=198.51.100.1     # gw "acc": IKE/ESP endpoint
+IKX_NAT_PUBLIC_IP2=${IKX_NAT_PUBLIC_IP2:-198.51.100.3}  # nat "wan", second address (nat_set_public_ip)
+IKX_ATK_IP=${IKX_ATK_IP:-198.51.100.66}                 # attacker on the "internet" (attacker_create)
 IKX_GW_CORE_IP=10.0.0.1           # gw "core"
 IKX_GW_CORE_IP6=2001:db8:c::1
 IKX_CORE_IP=10.0.0.10             # core "eth0"
@@ -157,6 +165,10 @@ topo_create() {
 nat_set_ports() {
   local ports=$1 proto
   ikx_ns "$IKX_NS_NAT" iptables -t nat -F POSTROUTING
+  # The attacker's packets cross the NAT untranslated (attacker_create only).
+  if [ "${IKX_ATK_UP:-0}" = 1 ]; then
+    ikx_ns "$IKX_NS_NAT" iptables -t nat -A POSTROUTING -s "$IKX_ATK_IP" -j ACCEPT
+  fi
   if [ -n "$ports" ]; then
     for proto in udp tcp; do
       ikx_ns "$IKX_NS_NAT" iptables -t nat -A POSTROUTING -o wan -p "$proto" \
@@ -164,6 +176,29 @@ nat_set_ports() {
     done
   fi
   ikx_ns "$IKX_NS_NAT" iptables -t nat -A POSTROUTING -o wan -j MASQUERADE
+  IKX_NAT_PORTS=$ports
+  nat_flush_conntrack
+}
+
+# nat_set_ports's effect in one iptables-restore transaction: RANGE ("" =
+# keep ports), then conntrack -F. For remaps under live traffic: with
+# iptables-nft, nat_set_ports's "-F POSTROUTING" then "-A ..." lets packets of
+# existing flows leave untranslated (the private source address) for the few
+# milliseconds in between; here the chain is never seen empty.
+nat_set_ports_atomic() {
+  local ports=$1 proto
+  {
+    echo "*nat"
+    echo "-F POSTROUTING"
+    [ "${IKX_ATK_UP:-0}" = 1 ] && echo "-A POSTROUTING -s $IKX_ATK_IP -j ACCEPT"
+    if [ -n "$ports" ]; then
+      for proto in udp tcp; do
+        echo "-A POSTROUTING -o wan -p $proto -j SNAT --to-source $IKX_NAT_PUBLIC_IP:$ports"
+      done
+    fi
+    echo "-A POSTROUTING -o wan -j MASQUERADE"
+    echo "COMMIT"
+  } | ikx_ns "$IKX_NS_NAT" iptables-restore --noflush
   IKX_NAT_PORTS=$ports
   nat_flush_conntrack
 }
@@ -180,13 +215,44 @@ nat_count_4500() {
   ikx_ns "$IKX_NS_NAT" iptables -L FORWARD -v -x -n | awk -v l="$line" 'NR==l {print $1}'
 }
 
+# Moves the NAT to another public address: nat_set_public_ip IP (e.g.
+# $IKX_NAT_PUBLIC_IP2). Adds IP to "wan" if it is not there, SNATs to it from
+# now on (same port range) and flushes conntrack: the device's next packet
+# leaves from IP. The gateway reaches IP through the NAT's wan MAC as before.
+nat_set_public_ip() {
+  local ip=$1
+  ip -n "$IKX_NS_NAT" -4 addr show dev wan | grep -q "inet $ip/" ||
+    ip -n "$IKX_NS_NAT" addr add "$ip/24" dev wan
+  IKX_NAT_PUBLIC_IP=$ip
+  nat_set_ports_atomic "$IKX_NAT_PORTS"
+}
+
+# An attacker on the "internet": namespace $IKX_NS_ATK with IKX_ATK_IP/32 on
+# its eth0, a veth to the nat namespace ("atk" there, proxy ARP on). The nat
+# routes IKX_ATK_IP to it and forwards its packets to the gateway without
+# translation, so the gateway sees them from IKX_ATK_IP and answers there
+# (segw-dataplane sends everything on the access side to the NAT's wan MAC).
+attacker_create() {
+  [ "${IKX_ATK_UP:-0}" = 1 ] && return 0
+  ikx_ns_base "$IKX_NS_ATK"
+  ikx_veth "$IKX_NS_ATK" eth0 "$IKX_NS_NAT" atk
+  ip -n "$IKX_NS_ATK" addr add "$IKX_ATK_IP/32" dev eth0
+  ip -n "$IKX_NS_ATK" route add 198.51.100.0/24 dev eth0
+  ikx_ns "$IKX_NS_NAT" sysctl -qw net.ipv4.conf.atk.proxy_arp=1
+  ip -n "$IKX_NS_NAT" route add "$IKX_ATK_IP/32" dev atk
+  IKX_ATK_UP=1
+  # Re-program the NAT so the attacker is exempt from SNAT (flushes conntrack).
+  nat_set_ports "$IKX_NAT_PORTS"
+}
+
 # Removes the namespaces (their veths and TUN devices go with them).
 topo_destroy() {
   local ns
-  for ns in "$IKX_NS_DEV1" "$IKX_NS_DEV2" "$IKX_NS_NAT" "$IKX_NS_GW" "$IKX_NS_CORE"; do
+  for ns in "$IKX_NS_DEV1" "$IKX_NS_DEV2" "$IKX_NS_NAT" "$IKX_NS_GW" "$IKX_NS_CORE" "$IKX_NS_ATK"; do
     ip netns del "$ns" 2>/dev/null || true
   done
   IKX_TOPO_UP=0
+  IKX_ATK_UP=0
 }
 
 # Stops every charon of this run, removes the topology, then IKX_DIR unless
@@ -458,7 +524,8 @@ ikx_initiator_conn() {
     proposals = ${IKX_IKE_PROPOSAL[$suite]}
     vips = 0.0.0.0, ::
     mobike = $IKX_MOBIKE
-    encap = no
+    encap = no${IKX_DPD_DELAY:+
+    dpd_delay = $IKX_DPD_DELAY}
     local {
       auth = $local_auth
       id = $id
@@ -622,7 +689,8 @@ pools = v4, v6
 local_subnets = $IKX_CORE_NET, $IKX_CORE_NET6
 dpd_interval_s = ${IKX_SEGW_DPD:-30}
 dpd_timeout_s = ${IKX_SEGW_DPD_TIMEOUT:-150}
-child_lifetime_packets = ${IKX_SEGW_CHILD_PACKETS:-0}
+child_lifetime_packets = ${IKX_SEGW_CHILD_PACKETS:-0}${IKX_SEGW_REMAP:+
+remap = $IKX_SEGW_REMAP}
 EOF
 }
 
@@ -655,7 +723,7 @@ sa_capacity = 4096
 [channel]
 name = $IKX_PREFIX-segw
 directory = $dir
-counters_refresh_ms = 100
+counters_refresh_ms = ${IKX_SEGW_COUNTERS_REFRESH_MS:-100}
 
 [port access]
 device = net_af_packet0,iface=acc,qpairs=1

@@ -580,6 +580,29 @@ TEST(EngineTest, RemapVerifyNeverMovesToASpoofedSource) {
   expect_matching_children(*f.gateway, *f.device, f.device_sa);
 }
 
+TEST(EngineTest, RemapChecksToASpoofedSourceStayAtOneDatagramASecond) {
+  RemapFixture f("verify");
+  shared::channel::OuterEndpoint attacker{ip("203.0.113.66"), 4500};
+  size_t to_attacker = 0;
+  f.net.drop = [&](int from, const IkeDatagram& d) {
+    if (from == 0 && d.remote == attacker) ++to_attacker;
+    return d.remote == attacker;
+  };
+  // The attacker relays the device's fresh ESP ten times a second for 10 s.
+  for (int i = 0; i < 100; ++i) {
+    f.gateway->engine->on_new_source(f.child.inbound_spi, attacker);
+    f.net.advance(kSecond / 10);
+  }
+  EXPECT_LE(to_attacker, 11u);
+  EXPECT_GE(to_attacker, 5u);
+  EXPECT_EQ(f.path_updates().size(), 0u);
+  // And the IKE SA still works both ways.
+  ASSERT_TRUE(f.gateway->engine->rekey_child(f.gateway->engine->ike_sas().front().id).ok());
+  f.net.run();
+  f.net.advance(2 * kSecond);
+  expect_matching_children(*f.gateway, *f.device, f.device_sa);
+}
+
 TEST(EngineTest, RemapVerifyIgnoresAnAnswerFromAnotherEndpoint) {
   RemapFixture f("verify");
   auto before = f.gateway->engine->ike_sas().front().remote;
