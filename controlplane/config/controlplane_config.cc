@@ -537,6 +537,7 @@ inline constexpr uint32_t kMaxRetransmitTries = 20;
 // 576 is IPv4's minimum reassembly size. 0 = never fragment.
 inline constexpr uint32_t kMinFragmentSize = 576;
 inline constexpr uint32_t kMaxFragmentSize = 65535;
+inline constexpr size_t kMaxApiTokenLength = 4096;  // bearer tokens are short; a file this long is the wrong file
 inline constexpr size_t kMinPskBytes = 16;
 inline constexpr size_t kMaxPskBytes = 1024;
 inline constexpr const char* kSectionTypes = "controlplane, pool, secret, profile";
@@ -668,6 +669,7 @@ struct Loader {
   }
 
   Status read_daemon(const ConfigSection& section);
+  void read_api(SectionReader& r, DaemonSection& d);
   Status read_pool(const ConfigSection& section);
   Status read_secret(const ConfigSection& section);
   Status read_profile(const ConfigSection& section);
@@ -724,7 +726,60 @@ Status Loader::read_daemon(const ConfigSection& section) {
   if (d.log_level != "error" && d.log_level != "warning" && d.log_level != "info" &&
       d.log_level != "debug")
     r.fail("log_level", "expected error | warning | info | debug, got '" + d.log_level + "'");
+  read_api(r, d);
   return r.finish();
+}
+
+// The REST API keys of [controlplane]. The token file is read here, so a
+// missing or empty one is a configuration error with file:line; its content
+// never appears in a message.
+void Loader::read_api(SectionReader& r, DaemonSection& d) {
+  d.api = r.boolean_or("api", true);
+  if (auto listen = r.address("api_listen")) d.api_listen = *listen;
+  d.api_port = static_cast<uint16_t>(r.integer_or("api_port", kDefaultApiPort, 1, 65535));
+  d.api_token_file = resolve_path(base_directory, r.text_or("api_token_file", ""));
+  if (r.has("api_token_file")) {
+    std::ifstream in(d.api_token_file, std::ios::binary);
+    if (!in) {
+      r.fail("api_token_file", "cannot open '" + d.api_token_file + "': " + std::strerror(errno));
+    } else {
+      std::stringstream buffer;
+      buffer << in.rdbuf();
+      std::string token = buffer.str();
+      size_t first = token.find_first_not_of(" \t\r\n");
+      size_t last = token.find_last_not_of(" \t\r\n");
+      d.api_token = first == std::string::npos ? "" : token.substr(first, last - first + 1);
+      OPENSSL_cleanse(token.data(), token.size());
+      bool visible = !d.api_token.empty() && d.api_token.size() <= kMaxApiTokenLength;
+      for (char c : d.api_token) visible = visible && c > 0x20 && c < 0x7f;
+      if (!visible) {
+        OPENSSL_cleanse(d.api_token.data(), d.api_token.size());
+        d.api_token.clear();
+        r.fail("api_token_file", "'" + d.api_token_file + "' must hold one token of 1 to " +
+                                     std::to_string(kMaxApiTokenLength) +
+                                     " visible ASCII characters (no spaces inside)");
+      }
+    }
+  }
+  bool loopback = d.api_listen.is_ipv4() ? (d.api_listen.ipv4_host_order() >> 24) == 127
+                                         : d.api_listen == *IpAddress::parse("::1");
+  if (d.api && r.ok() && d.api_token.empty() && !loopback)
+    r.fail(r.has("api_listen") ? "api_listen" : "api",
+           "the API on a non-loopback address (" + d.api_listen.to_string() +
+               ") needs api_token_file (without a token it is served on loopback only)");
+  d.api_tls_certificate = resolve_path(base_directory, r.text_or("api_tls_certificate", ""));
+  d.api_tls_private_key = resolve_path(base_directory, r.text_or("api_tls_private_key", ""));
+  if (d.api_tls_certificate.empty() != d.api_tls_private_key.empty()) {
+    r.fail(d.api_tls_certificate.empty() ? "api_tls_private_key" : "api_tls_certificate",
+           "api_tls_certificate and api_tls_private_key go together (HTTPS needs both)");
+  } else if (!d.api_tls_certificate.empty()) {
+    auto cert = crypto::Certificate::load_pem_file(d.api_tls_certificate);
+    if (!cert)
+      r.fail("api_tls_certificate", "cannot load certificate '" + d.api_tls_certificate + "': " + cert.error());
+    auto key = crypto::PrivateKey::load_pem_file(d.api_tls_private_key);
+    if (!key)
+      r.fail("api_tls_private_key", "cannot load private key '" + d.api_tls_private_key + "': " + key.error());
+  }
 }
 
 Status Loader::read_pool(const ConfigSection& section) {

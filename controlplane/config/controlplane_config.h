@@ -154,6 +154,9 @@ struct ProfileSection {
   uint32_t reconnect_delay_s = 5;
 };
 
+// The REST API's TCP port when api_port is not set (segwctl's default too).
+inline constexpr uint16_t kDefaultApiPort = 8443;
+
 // [controlplane]
 struct DaemonSection {
   TransportKind transport = TransportKind::kDataPlane;
@@ -176,6 +179,19 @@ struct DaemonSection {
   // plane's table index in this many low bits, so ours never collide there.
   uint32_t dataplane_sa_index_bits = 18;
   std::string log_level = "info";        // error | warning | info | debug
+  // REST API (controlplane/api/openapi.yaml; configs/controlplane.md).
+  bool api = true;                       // api = on | off
+  shared::IpAddress api_listen = shared::IpAddress::from_ipv4(0x7f000001);  // 127.0.0.1
+  uint16_t api_port = kDefaultApiPort;
+  // The bearer token file (resolved path) and its content (surrounding
+  // whitespace removed). A secret: never logged, never in an error. Empty
+  // (no api_token_file): no authentication, accepted only when api_listen
+  // is a loopback address.
+  std::string api_token_file;
+  std::string api_token;
+  // HTTPS: both or neither (resolved paths); both load at configuration time.
+  std::string api_tls_certificate;
+  std::string api_tls_private_key;
 };
 
 struct ControlPlaneConfig {

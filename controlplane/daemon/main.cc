@@ -2,7 +2,10 @@
 // (configs/controlplane.md; the embedded default without -c), opens its IKE
 // transport (segw-dataplane's punt/inject rings, or kernel UDP sockets) and
 // runs the IKE engine on one thread; child SAs go to the data plane through
-// the same channel. Logs one line per IKE SA event on stdout.
+// the same channel. Logs one line per IKE SA event on stdout. Serves the
+// REST API (controlplane/api/openapi.yaml) unless `api = off`: its requests
+// run on the engine thread between datagrams, and the engine's events go
+// out on its event stream too.
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -20,6 +23,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "controlplane/api/api_server.h"
 #include "controlplane/config/controlplane_config.h"
 #include "controlplane/dp_link/data_plane_link.h"
 #include "controlplane/ike/engine/engine.h"
@@ -246,6 +250,8 @@ int main(int argc, char** argv) {
     installer = link.get();
     std::printf("segw-controlplane: attached to segw-dataplane channel '%s'\n", cfg.daemon.channel.c_str());
   }
+  // Declared before the engine, so it outlives the engine's event handler.
+  std::unique_ptr<segw::cp::api::ApiServer> api;
   auto engine = ike::Engine::create(cfg, engine_options, *transport, *installer);
   if (!engine) {
     std::cerr << "segw-controlplane: " << engine.error() << "\n";
@@ -262,7 +268,7 @@ int main(int argc, char** argv) {
   std::vector<Connection> connections;
   for (const auto& profile : cfg.profiles)
     if (profile.connect) connections.push_back({&profile, 0, {}});
-  ikev2.set_event_handler([&ikev2, &connections](const ike::EngineEvent& event) {
+  ikev2.set_event_handler([&ikev2, &connections, &api](const ike::EngineEvent& event) {
     for (auto& connection : connections) {
       if (connection.ike_sa != event.ike_sa) continue;
       if (event.kind == ike::EngineEventKind::kIkeRekeyed) {
@@ -278,7 +284,9 @@ int main(int argc, char** argv) {
     }
     std::string line = std::string("segw-controlplane: IKE SA ") + std::to_string(event.ike_sa) + " " +
                        ike::to_string(event.kind);
-    if (auto info = ikev2.ike_sa(event.ike_sa)) {
+    auto info = ikev2.ike_sa(event.ike_sa);
+    if (api) api->publish(event, info);
+    if (info) {
       if (!info->peer_id.empty()) line += " peer " + info->peer_id;
       line += " at " + endpoint(info->remote);
       if (info->internal_ip4) line += " inner " + info->internal_ip4->to_string();
@@ -298,6 +306,28 @@ int main(int argc, char** argv) {
     for (auto kind : {EventKind::kSoftLifetime, EventKind::kHardLifetime, EventKind::kSequenceNearExhaustion,
                       EventKind::kNewSourceAddress})
       link->subscribe(kind, [&inbox](const segw::shared::channel::Event& event) { inbox.push_event(event); });
+  }
+  if (cfg.daemon.api) {
+    segw::cp::api::ApiOptions api_options;
+    api_options.listen_address = cfg.daemon.api_listen.to_string();
+    api_options.port = cfg.daemon.api_port;
+    api_options.bearer_token = cfg.daemon.api_token;
+    api_options.tls_certificate_file = cfg.daemon.api_tls_certificate;
+    api_options.tls_private_key_file = cfg.daemon.api_tls_private_key;
+    auto started = segw::cp::api::ApiServer::start(api_options, [] {
+      uint64_t one = 1;
+      (void)!write(wake_fd, &one, sizeof one);
+    });
+    // The API is for operators; IKE is the gateway's job: a port that cannot
+    // be bound (another daemon on the host has it) is reported, not fatal.
+    if (started) {
+      api = std::move(*started);
+      std::printf("segw-controlplane: REST API on %s://%s/v1/ (%s)\n", api->tls() ? "https" : "http",
+                  endpoint({cfg.daemon.api_listen, api->port()}).c_str(),
+                  cfg.daemon.api_token.empty() ? "no token: loopback only" : "bearer token");
+    } else {
+      std::fprintf(stderr, "segw-controlplane: REST API not started: %s\n", started.error().c_str());
+    }
   }
   std::printf("segw-controlplane: %zu profile(s) loaded; running\n", cfg.profiles.size());
   std::fflush(stdout);
@@ -334,15 +364,17 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
     for (auto& datagram : inbox.take()) ikev2.handle_datagram(datagram);
+    if (api) api->run_pending(ikev2);
     for (auto& event : inbox.take_events()) {
       if (event.kind == segw::shared::channel::EventKind::kNewSourceAddress) {
-        ikev2.on_new_source(event.spi, event.new_remote);  // the profile's remap policy decides
+        ikev2.on_new_source(event.spi, event.new_remote, event.tunnel_id);  // the profile's remap policy decides
         continue;
       }
       ikev2.on_sa_condition(event.spi, event.direction,
                             event.kind == segw::shared::channel::EventKind::kHardLifetime
                                 ? ike::Engine::SaCondition::kExpired
-                                : ike::Engine::SaCondition::kRekeyWanted);
+                                : ike::Engine::SaCondition::kRekeyWanted,
+                            event.tunnel_id);
     }
     ikev2.poll();
     auto now = std::chrono::steady_clock::now();
@@ -373,6 +405,7 @@ int main(int argc, char** argv) {
       (void)!read(wake_fd, &value, sizeof value);
     }
   }
+  if (api) api->stop();  // before the engine goes: queued requests get their 503
   transport->set_receiver({});
   const auto& s = ikev2.stats();
   std::printf("segw-controlplane: stopped; IKE SAs established %lu, failed %lu, deleted %lu, rekeyed %lu; "

@@ -1,0 +1,235 @@
+#!/bin/bash
+# segw-controlplane's REST API and segwctl against real IKE SAs: in a
+# network namespace of the test's own, daemon A (responder, transport udp on
+# 127.0.0.2, API over HTTP on 127.0.0.1:8443 with a bearer token) serves
+# two IKE SAs from segw-ike-load (127.1.0.1, 127.1.0.2, identity
+# load.fap.example) and one from daemon B (site-to-site initiator on
+# 127.0.0.3, identity gw-b.example, its own API over HTTPS with a
+# self-signed certificate on 127.0.0.3:8443). Every route is exercised
+# with curl and with segwctl: health, ready, list and its filters, show,
+# stats, the event stream (segwctl watch), rekey (IKE and child), move,
+# terminate, and the errors (401, 400, 404, 405). Then a missing
+# api_token_file is a configuration error with file:line, and SIGTERM
+# stops a daemon with an event client attached.
+# Usage: api.sh BUILD_DIR   (root)
+set -uo pipefail
+build=${1:?build dir}
+daemon=$build/controlplane/daemon/segw-controlplane
+segwctl=$build/tools/segwctl/segwctl
+load=$build/tools/ike_load/segw-ike-load
+ns=segw-api-$$
+dir=$(mktemp -d /tmp/segw-api.XXXXXX)
+pids=()
+passed=0; failed=0
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+  ip netns del "$ns" 2>/dev/null
+  [ "$failed" = 0 ] && rm -rf "$dir"
+}
+trap cleanup EXIT
+check() {
+  local what=$1; shift
+  if "$@"; then passed=$((passed + 1)); echo "  ok    $what"; else failed=$((failed + 1)); echo "  FAIL  $what"; fi
+}
+wait_for() {  # FILE PATTERN COUNT SECONDS
+  local i
+  for i in $(seq $(( $4 * 10 ))); do
+    [ "$(grep -cE "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
+    sleep 0.1
+  done
+  echo "    (waited $4 s for $3 x '$2' in $1)"; tail -5 "$1" | sed 's/^/    /'; return 1
+}
+# (Background processes are started with ip netns exec itself, so that $!
+# is their PID, the one cleanup kills.)
+in_ns() { ip netns exec "$ns" "$@"; }
+token=api-test-token-0123456789
+api=http://127.0.0.1:8443
+# curl against daemon A: prints the body, then the status on a line of its own.
+req() {  # METHOD PATH [curl args...]
+  local method=$1 path=$2; shift 2
+  in_ns curl -s -m 5 -X "$method" -w '\n%{http_code}\n' "$@" "$api$path"
+}
+authed() { req "$@" -H "Authorization: Bearer $token"; }
+status_is() {  # EXPECTED METHOD PATH [curl args...]: the status code, authenticated
+  local expected=$1; shift
+  local out; out=$(authed "$@"); local got; got=$(tail -1 <<<"$out")
+  [ "$got" = "$expected" ] || { echo "    ($1 $2: HTTP $got, expected $expected: $(head -1 <<<"$out"))"; return 1; }
+}
+# A value of a JSON document (python3 expression over `d`).
+jq_py() { /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+export -f jq_py
+ctl() { in_ns env SEGW_API_TOKEN=$token "$segwctl" "$@"; }
+
+ip netns add "$ns"
+ip -n "$ns" link set lo up
+echo "$token" > "$dir/token"
+echo "b-token-abcdefghijklmnop" > "$dir/token-b"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=segw-b" \
+  -addext "subjectAltName=IP:127.0.0.3" -keyout "$dir/b.key" -out "$dir/b.pem" 2>/dev/null
+
+cat > "$dir/a.conf" <<'EOF2'
+[controlplane]
+transport = udp
+listen = 127.0.0.2
+api_token_file = token
+
+[pool v4]
+range = 10.64.0.0/24
+
+[secret all]
+id = %any
+psk = segw-bench-ike-psk-0123456789
+
+[profile any]
+remote_id = %any
+local_id = fqdn:gw-a.example
+pools = v4
+local_subnets = 10.2.0.0/16
+dpd_interval_s = 0
+EOF2
+cat > "$dir/b.conf" <<'EOF2'
+[controlplane]
+transport = udp
+listen = 127.0.0.3
+api_listen = 127.0.0.3
+api_token_file = token-b
+api_tls_certificate = b.pem
+api_tls_private_key = b.key
+
+[secret all]
+id = %any
+psk = segw-bench-ike-psk-0123456789
+
+[profile to-a]
+remote_id = fqdn:gw-a.example
+local_id = fqdn:gw-b.example
+connect = 127.0.0.2
+connect_from = 127.0.0.3
+local_subnets = 10.1.0.0/16
+remote_subnets = 10.2.0.0/16
+dpd_interval_s = 0
+EOF2
+start() {  # NAME
+  ip netns exec "$ns" "$daemon" -c "$dir/$1.conf" >> "$dir/$1.log" 2>&1 &
+  pids+=($!)
+  eval "${1}_pid=$!"
+}
+start a
+check "daemon A serves the API" wait_for "$dir/a.log" "REST API on http://127.0.0.1:8443/v1/ \(bearer token\)" 1 5
+start b
+check "daemon B serves the API over HTTPS" wait_for "$dir/b.log" "REST API on https://127.0.0.3:8443/v1/" 1 5
+ip netns exec "$ns" "$load" -c "$(dirname "$0")/../../../tools/ike_load/psk.conf" --target 127.0.0.2 --count 2 --hold --no-delete -q \
+  > "$dir/load.log" 2>&1 &
+load_pid=$!; pids+=($load_pid)
+check "three IKE SAs up at A" wait_for "$dir/a.log" "IKE SA [0-9]+ established" 3 10
+
+echo "-- health, ready, authentication"
+check "GET /v1/health without a token: 200 ok" \
+  bash -c '[ "$(tail -1 <<<"$1")" = 200 ] && grep -q "\"status\":\"ok\"" <<<"$1"' _ "$(req GET /v1/health)"
+check "GET /v1/ready: 200" bash -c '[ "$(tail -1 <<<"$1")" = 200 ]' _ "$(req GET /v1/ready)"
+out=$(req GET /v1/ike-sas)
+check "no token: 401 with an error body" bash -c '[ "$(tail -1 <<<"$1")" = 401 ] && grep -q "\"error\"" <<<"$1"' _ "$out"
+out=$(req GET /v1/stats -H "Authorization: Bearer wrong")
+check "wrong token: 401" bash -c '[ "$(tail -1 <<<"$1")" = 401 ]' _ "$out"
+out=$(in_ns "$segwctl" list 2>&1); rc=$?
+check "segwctl without a token: exit 1, the server's error ($out)" bash -c '[ "$1" = 1 ] && [[ "$2" == *"missing bearer token"* ]]' _ "$rc" "$out"
+
+echo "-- list, show, stats"
+authed GET /v1/ike-sas | head -1 > "$dir/list.json"
+check "GET /v1/ike-sas: three IKE SAs" bash -c '[ "$(jq_py "len(d[\"ike_sas\"])" < "$1")" = 3 ]' _ "$dir/list.json"
+b_id=$(jq_py '[s["id"] for s in d["ike_sas"] if s["peer_id"]=="gw-b.example"][0]' < "$dir/list.json")
+load_ids=($(jq_py '" ".join(str(s["id"]) for s in d["ike_sas"] if s["peer_id"]=="load.fap.example")' < "$dir/list.json"))
+inner=$(jq_py '[s["inner_ipv4"] for s in d["ike_sas"] if s["remote"]["address"]=="127.1.0.2"][0]' < "$dir/list.json")
+echo "    (gw-b: IKE SA $b_id; load: ${load_ids[*]}; 127.1.0.2 holds $inner)"
+out=$(ctl list); rc=$?
+check "segwctl list: a table with a header and three rows" \
+  bash -c '[ "$1" = 0 ] && [ "$(wc -l <<<"$2")" = 4 ] && head -1 <<<"$2" | grep -q "^ID  *STATE  *PEER"' _ "$rc" "$out"
+echo "$out" | sed 's/^/    /'
+out=$(ctl list --identity gw-b.example)
+check "segwctl list --identity gw-b.example: one row" bash -c '[ "$(wc -l <<<"$1")" = 2 ] && grep -q "gw-b.example" <<<"$1"' _ "$out"
+out=$(ctl --json list --identity load.fap.example)
+check "segwctl --json list --identity load.fap.example: two" bash -c '[ "$(jq_py "len(d[\"ike_sas\"])" <<<"$1")" = 2 ]' _ "$out"
+out=$(ctl --json list --inner "$inner")
+check "segwctl list --inner $inner: the SA from 127.1.0.2" \
+  bash -c '[ "$(jq_py "\",\".join(s[\"remote\"][\"address\"] for s in d[\"ike_sas\"])" <<<"$1")" = 127.1.0.2 ]' _ "$out"
+out=$(authed GET "/v1/ike-sas?public=127.1.0.1" | head -1)
+check "GET /v1/ike-sas?public=127.1.0.1: one" bash -c '[ "$(jq_py "len(d[\"ike_sas\"])" <<<"$1")" = 1 ]' _ "$out"
+check "GET /v1/ike-sas?inner=bogus: 400" status_is 400 GET "/v1/ike-sas?inner=bogus"
+out=$(authed GET "/v1/ike-sas/$b_id" | head -1)
+check "GET /v1/ike-sas/$b_id: gw-b's IKE SA with its child and selectors" bash -c '
+  [ "$(jq_py "\" \".join(map(str, [d[\"peer_id\"], d[\"state\"], d[\"initiator\"], len(d[\"spi_i\"]), len(d[\"children\"][0][\"inbound_spi\"])]))" <<<"$1")" = "gw-b.example established False 16 8" ] &&
+  [ "$(jq_py "d[\"children\"][0][\"remote_ts\"][0][\"start\"] + \" \" + d[\"remote\"][\"address\"]" <<<"$1")" = "10.1.0.0 127.0.0.3" ]' _ "$out"
+check "no key material in any answer" bash -c '! grep -qiE "\"[a-z_]*(_key|psk|secret|sk_[a-z]+)[a-z_]*\" *:" <<<"$1$2"' _ "$out" "$(cat "$dir/list.json")"
+out=$(ctl show "$b_id"); rc=$?
+check "segwctl show $b_id: fields and a child table" \
+  bash -c '[ "$1" = 0 ] && grep -q "^peer  *gw-b.example" <<<"$2" && grep -q "^SPI IN  *SPI OUT" <<<"$2"' _ "$rc" "$out"
+check "GET /v1/ike-sas/999: 404" status_is 404 GET /v1/ike-sas/999
+check "GET /v1/ike-sas/abc: 400" status_is 400 GET /v1/ike-sas/abc
+out=$(ctl show 999 2>&1); rc=$?
+check "segwctl show 999: exit 1, 'no IKE SA 999'" bash -c '[ "$1" = 1 ] && [[ "$2" == *"no IKE SA 999"* ]]' _ "$rc" "$out"
+out=$(authed GET /v1/stats | head -1)
+check "GET /v1/stats: counters and gauges" \
+  bash -c '[ "$(jq_py "d[\"ike_sas_established\"] >= 3, d[\"gauges\"][\"established\"], \"fragments_dropped\" in d" <<<"$1")" = "(True, 3, True)" ]' _ "$out"
+out=$(ctl stats)
+check "segwctl stats: a table" bash -c 'grep -q "^ike_sas_established  *[0-9]" <<<"$1" && grep -q "^gauges.established  *3" <<<"$1"' _ "$out"
+check "unknown route: 404" status_is 404 GET /v1/nothing
+check "PUT /v1/ike-sas/1: 405" status_is 405 PUT /v1/ike-sas/1 -d '{}'
+check "GET /v1/ike-sas/1/rekey: 405" status_is 405 GET "/v1/ike-sas/$b_id/rekey"
+
+echo "-- events, rekey, move, terminate"
+ip netns exec "$ns" env SEGW_API_TOKEN=$token "$segwctl" watch > "$dir/watch.log" 2>&1 &
+watch_pid=$!; pids+=($watch_pid)
+ip netns exec "$ns" curl -s -N -m 4 -H "Authorization: Bearer $token" "$api/v1/events" > "$dir/curl-events.log" 2>&1 &
+curl_pid=$!; pids+=($curl_pid)
+sleep 0.5
+first=${load_ids[0]}; second=${load_ids[1]}
+check "POST /v1/ike-sas/$second/rekey {\"child\":\"x\"}: 400" status_is 400 POST "/v1/ike-sas/$second/rekey" -d '{"child":"x"}'
+out=$(ctl rekey "$second" --child); rc=$?
+check "segwctl rekey $second --child ($out)" bash -c '[ "$1" = 0 ]' _ "$rc"
+check "the child rekey is in the event stream" wait_for "$dir/watch.log" "child_installed  ike_sa $second " 1 5
+check "POST /v1/ike-sas/$b_id/rekey (IKE): 202" status_is 202 POST "/v1/ike-sas/$b_id/rekey" -d ''
+check "the IKE rekey is in the event stream" wait_for "$dir/watch.log" "ike_rekeyed  ike_sa $b_id " 1 5
+check "curl sees the same events as text/event-stream" wait_for "$dir/curl-events.log" "^event: ike_rekeyed$" 1 5
+check "move: port 0 is 400" status_is 400 POST "/v1/ike-sas/$first/move" -d '{"address":"127.1.0.9","port":0}'
+check "move: a bad address is 400" status_is 400 POST "/v1/ike-sas/$first/move" -d '{"address":"127.1.0","port":10500}'
+check "move: malformed JSON is 400" status_is 400 POST "/v1/ike-sas/$first/move" -d '{"address":'
+check "move: unknown IKE SA is 404" status_is 404 POST "/v1/ike-sas/999/move" -d '{"address":"127.1.0.9","port":10500}'
+out=$(ctl move "$first" 127.1.0.9 70000 2>&1); rc=$?
+check "segwctl move with port 70000: exit 1, the server's error" bash -c '[ "$1" = 1 ] && [[ "$2" == *"out of range"* ]]' _ "$rc" "$out"
+out=$(authed GET "/v1/ike-sas/$first" | head -1)
+check "nothing moved on those errors" bash -c '[ "$(jq_py "d[\"remote\"][\"address\"]" <<<"$1")" = 127.1.0.1 ]' _ "$out"
+out=$(ctl move "$first" 127.1.0.9 10509); rc=$?
+check "segwctl move $first 127.1.0.9 10509 ($out)" bash -c '[ "$1" = 0 ] && [[ "$2" == *"127.1.0.9:10509"* ]]' _ "$rc" "$out"
+check "the move is in the event stream" wait_for "$dir/watch.log" "moved  ike_sa $first " 1 5
+out=$(ctl --json list --public 127.1.0.9)
+check "the SA is listed at its new address" bash -c '[ "$(jq_py "[s[\"remote\"][\"port\"] for s in d[\"ike_sas\"]]" <<<"$1")" = "[10509]" ]' _ "$out"
+check "DELETE /v1/ike-sas/999: 404" status_is 404 DELETE /v1/ike-sas/999
+out=$(ctl terminate "$second"); rc=$?
+check "segwctl terminate $second" bash -c '[ "$1" = 0 ]' _ "$rc"
+check "the delete is in the event stream" wait_for "$dir/watch.log" "deleted  ike_sa $second " 1 5
+check "GET /v1/ike-sas/$second afterwards: 404" status_is 404 GET "/v1/ike-sas/$second"
+echo "    (segwctl watch saw:)"; sed 's/^/      /' "$dir/watch.log"
+
+echo "-- HTTPS (daemon B, self-signed)"
+out=$(in_ns "$segwctl" --server https://127.0.0.3:8443 --token-file "$dir/token-b" --insecure list); rc=$?
+check "segwctl --insecure list over https: gw-a's IKE SA" bash -c '[ "$1" = 0 ] && grep -q "gw-a.example" <<<"$2"' _ "$rc" "$out"
+out=$(in_ns "$segwctl" --server https://127.0.0.3:8443 --token-file "$dir/token-b" list 2>&1); rc=$?
+check "without --insecure the self-signed certificate is refused (exit 3)" bash -c '[ "$1" = 3 ]' _ "$rc"
+out=$(in_ns "$segwctl" --server https://127.0.0.3:8443 --token-file "$dir/token-b" --ca-file "$dir/b.pem" stats); rc=$?
+check "with --ca-file it is verified" bash -c '[ "$1" = 0 ]' _ "$rc"
+
+echo "-- configuration and shutdown"
+sed 's/^api_token_file = token$/api_token_file = no-such-token/' "$dir/a.conf" > "$dir/bad.conf"
+out=$("$daemon" --check-config -c "$dir/bad.conf" 2>&1); rc=$?
+check "a missing api_token_file is refused with file:line ($out)" \
+  bash -c '[ "$1" = 5 ] && [[ "$2" == *bad.conf:4:*api_token_file*no-such-token* ]]' _ "$rc" "$out"
+kill -TERM "$a_pid"
+stopped=no
+for i in $(seq 50); do kill -0 "$a_pid" 2>/dev/null || { stopped=yes; break; }; sleep 0.1; done
+check "SIGTERM stops daemon A within 5 s with an event client attached" [ "$stopped" = yes ]
+check "segwctl watch ends when the server goes" wait_for "$dir/watch.log" "event stream ended" 1 5
+
+echo "== $passed checks passed, $failed failed"
+[ "$failed" = 0 ]
