@@ -99,6 +99,7 @@ struct App {
   bool access_open = false, core_open = false;
   rte_ring* punt_ring = nullptr;
   rte_ring* inject_ring = nullptr;                 // [channel] only: frames for worker 0
+  rte_ring* new_source_ring = nullptr;             // [channel] only: workers' new-source notices
   std::unique_ptr<ControlChannel> channel;         // [channel] only
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<unsigned> worker_lcores;
@@ -553,6 +554,16 @@ int run_dataplane(const AppOptions& options) {
       channel_setup.punt_ring = app.punt_ring;
       channel_setup.inject_ring = app.inject_ring;
       channel_setup.punt_time_offset = punt_time_offset;
+      // Every worker enqueues, the control lcore dequeues; one notice per SA
+      // at a time, so 4096 covers a mass remap between two control loops
+      // (an overflow is picked up by the counter sweep).
+      app.new_source_ring = rte_ring_create("segw_new_source", 4096, static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
+      if (!app.new_source_ring) {
+        std::fprintf(stderr, "segw-dataplane: cannot create the new-source ring: %s\n", rte_strerror(rte_errno));
+        exit_code = 1;
+        break;
+      }
+      channel_setup.new_source_ring = app.new_source_ring;
       auto channel = ControlChannel::create(channel_setup);
       if (!channel) {
         std::fprintf(stderr, "segw-dataplane: %s\n", channel.error().c_str());
@@ -587,6 +598,7 @@ int run_dataplane(const AppOptions& options) {
     setup.esp.core_next_hop = c.core.next_hop_mac;
     setup.esp.access_mtu = static_cast<uint16_t>(c.access_mtu);
     setup.esp.df_policy = c.df_policy;
+    setup.esp.new_source_ring = app.new_source_ring;
     for (const auto& a : c.core.addresses) {
       if (a.is_ipv4() && !setup.esp.have_core_ipv4) setup.esp.core_ipv4 = a, setup.esp.have_core_ipv4 = true;
       if (a.is_ipv6() && !setup.esp.have_core_ipv6) setup.esp.core_ipv6 = a, setup.esp.have_core_ipv6 = true;
@@ -713,6 +725,7 @@ int run_dataplane(const AppOptions& options) {
   app.tables.reset();
   rte_ring_free(app.punt_ring);
   rte_ring_free(app.inject_ring);
+  rte_ring_free(app.new_source_ring);
   rte_mempool_free(app.pool);
   rte_eal_cleanup();
   return exit_code;

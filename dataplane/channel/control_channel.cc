@@ -108,8 +108,15 @@ bool ControlChannel::poll() {
   bool worked = poll_commands(now);
   worked |= poll_punts();
   worked |= poll_injects();
-  worked |= writer_.refresh(now, kRefreshSlotsPerPoll,
-                            [this](const shared::channel::Event& event) { return region_.event_ring().try_push(event); }) > 0;
+  auto emit = [this](const shared::channel::Event& event) { return region_.event_ring().try_push(event); };
+  if (setup_.new_source_ring != nullptr) {
+    void* notices[64];
+    unsigned n = rte_ring_sc_dequeue_burst(setup_.new_source_ring, notices, 64, nullptr);
+    for (unsigned i = 0; i < n; ++i)
+      writer_.on_new_source_notice(static_cast<uint32_t>(reinterpret_cast<uintptr_t>(notices[i])), now, emit);
+    worked |= n > 0;
+  }
+  worked |= writer_.refresh(now, kRefreshSlotsPerPoll, emit) > 0;
   worked |= setup_.tables->reclaim() > 0;
   return worked;
 }

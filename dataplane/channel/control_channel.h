@@ -40,6 +40,7 @@ struct ControlChannelSetup {
   rte_ring* punt_ring = nullptr;  // workers -> control lcore: IKE frames (mbufs)
   rte_ring* inject_ring = nullptr;  // control lcore -> worker 0: frames to send
   int punt_time_offset = -1;      // mbuf dynfield holding the worker's arrival TSC
+  rte_ring* new_source_ring = nullptr;  // workers -> control lcore: inbound SPIs (EspContext)
 };
 
 class ControlChannel {

@@ -124,6 +124,17 @@ void SaInventoryWriter::on_path_update(uint32_t tunnel_id, uint64_t path_generat
   inventory_.header().changes.fetch_add(1, std::memory_order_release);
 }
 
+void SaInventoryWriter::on_new_source_notice(uint32_t spi, uint64_t now_ns, const EmitEvent& emit) {
+  auto it = by_key_.find(key(spi, SaDirection::kInbound));
+  if (it == by_key_.end()) return;
+  SlotState& state = slots_[it->second];
+  // Cleared first: a packet from yet another source after this point
+  // queues a fresh notice rather than being missed.
+  state.sa->counters.new_source_queued.store(0, std::memory_order_release);
+  refresh_slot(it->second, now_ns, emit);
+  publish(it->second);
+}
+
 void SaInventoryWriter::on_selectors_update(uint32_t spi, shared::SaDirection direction) {
   auto it = by_key_.find(key(spi, direction));
   if (it == by_key_.end()) return;

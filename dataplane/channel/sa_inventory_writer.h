@@ -51,6 +51,11 @@ class SaInventoryWriter {
   // counters_refresh_ms), refreshes up to `max_slots` slots' counters and
   // raises their events. Returns the slots visited (0: nothing was due).
   size_t refresh(uint64_t now_ns, size_t max_slots, const EmitEvent& emit);
+  // A worker's notice (EspContext::new_source_ring): inbound SA `spi` saw a
+  // verified packet from a new source. Refreshes that slot now (its
+  // new-source event, rate-limited like every event) and lets the SA
+  // queue its next notice. Unknown SPIs (removed since) are ignored.
+  void on_new_source_notice(uint32_t spi, uint64_t now_ns, const EmitEvent& emit);
 
   size_t installed() const { return by_key_.size(); }
   shared::channel::SaInventoryCounters& counters() { return inventory_.header().counters; }

@@ -35,6 +35,12 @@ struct EspContext {
   shared::IpAddress core_ipv6;
   bool have_core_ipv4 = false;
   bool have_core_ipv6 = false;
+  // Inbound SPIs of SAs that just saw a verified packet from a new outer
+  // source (multi-producer: every worker; single consumer: the control
+  // lcore, which raises the new-source event at once instead of at its next
+  // counter sweep: a NAT remap is noticed within a loop, not a sweep). Null
+  // without a [channel].
+  rte_ring* new_source_ring = nullptr;
 };
 
 // Largest burst the ESP functions accept in one call.

@@ -364,6 +364,13 @@ uint16_t esp_inbound_burst(EspContext& ctx, rte_mbuf** packets, uint16_t count, 
     if (!same_source) [[unlikely]] {
       sa->counters.new_source_packets.fetch_add(1, std::memory_order_relaxed);
       record_new_source(sa->counters, source_address, outer_ipv4, source_port_be);
+      if (ctx.new_source_ring != nullptr &&
+          sa->counters.new_source_queued.exchange(1, std::memory_order_acq_rel) == 0) {
+        void* notice = reinterpret_cast<void*>(static_cast<uintptr_t>(sa->spi));
+        // Ring full: the counter sweep finds it; the next packet may retry.
+        if (rte_ring_mp_enqueue(ctx.new_source_ring, notice) != 0)
+          sa->counters.new_source_queued.store(0, std::memory_order_relaxed);
+      }
     }
 
     counted.add(sa, inner_total);

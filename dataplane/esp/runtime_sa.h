@@ -100,6 +100,10 @@ struct alignas(64) SaCounters {
   // remapping), never a reason to move the SA.
   std::atomic<uint64_t> new_source_address[2] = {};
   std::atomic<uint32_t> new_source_endpoint{0};
+  // 1 while this SA's SPI waits in the new-source notice ring (EspContext):
+  // one notice per SA until the control lcore has looked at it, however
+  // many packets come from the new source meanwhile.
+  mutable std::atomic<uint32_t> new_source_queued{0};  // the control lcore holds const EspSa*
   std::atomic<uint64_t> drops[kDropReasonCount] = {};
   std::atomic<bool> soft_lifetime_reached{false};
   std::atomic<bool> hard_lifetime_reached{false};

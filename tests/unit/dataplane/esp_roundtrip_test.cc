@@ -9,6 +9,8 @@
 #include <tuple>
 #include <vector>
 
+#include <rte_ring.h>
+
 #include "dataplane/esp/esp_outbound.h"
 #include "shared/wire.h"
 #include "tests/unit/dataplane/support/dp_test_support.h"
@@ -503,6 +505,49 @@ TEST_F(EspMixedBurstTest, VerifiedPacketFromAnotherSourceIsForwardedAndReported)
   EXPECT_EQ(sa->counters.new_source_packets.load(), 2u);
   EXPECT_EQ(sa->tunnel->path.load()->descriptor, inbound_sa(spec).path) << "the path did not move";
   free_all(opened);
+}
+
+TEST_F(EspMixedBurstTest, ANewSourceQueuesOneNoticeForTheControlLcorePerSa) {
+  // The control lcore raises the new-source event from this notice at
+  // once (not at its next counter sweep): one notice per SA until it has
+  // looked, however many packets come from the new source.
+  Gateway gateway;
+  rte_ring* ring = rte_ring_create("test_new_source", 64, SOCKET_ID_ANY, RING_F_SC_DEQ);
+  ASSERT_NE(ring, nullptr);
+  gateway.ctx.new_source_ring = ring;
+  TunnelSpec spec;
+  gateway.install(inbound_sa(spec));
+  ReferenceSa reference = ReferenceSa::from(inbound_sa(spec));
+  Bytes inner = make_ipv4_udp(Endpoints::inner_a_ipv4(), Endpoints::inner_b_ipv4(), 1, 2, 90, 1);
+  shared::PathDescriptor moved_port = spec.path;
+  moved_port.local_port = 61001;
+  std::vector<rte_mbuf*> frames = {to_mbuf(sealed_frame(reference, spec.path, 1, inner)),
+                                   to_mbuf(sealed_frame(reference, moved_port, 2, inner)),
+                                   to_mbuf(sealed_frame(reference, moved_port, 3, inner))};
+  {
+    std::vector<rte_mbuf*> opened = gateway.decapsulate(frames);
+    free_all(opened);
+  }
+  void* notices[8];
+  ASSERT_EQ(rte_ring_sc_dequeue_burst(ring, notices, 8, nullptr), 1u);
+  EXPECT_EQ(static_cast<uint32_t>(reinterpret_cast<uintptr_t>(notices[0])), spec.spi);
+  // Once the control lcore has looked (it clears the flag), the next packet
+  // from a new source queues a new notice; one from the path does not.
+  gateway.inbound(spec.spi)->counters.new_source_queued.store(0);
+  frames = {to_mbuf(sealed_frame(reference, spec.path, 4, inner))};
+  {
+    std::vector<rte_mbuf*> opened = gateway.decapsulate(frames);
+    free_all(opened);
+  }
+  EXPECT_EQ(rte_ring_count(ring), 0u);
+  frames = {to_mbuf(sealed_frame(reference, moved_port, 5, inner))};
+  {
+    std::vector<rte_mbuf*> opened = gateway.decapsulate(frames);
+    free_all(opened);
+  }
+  EXPECT_EQ(rte_ring_count(ring), 1u);
+  gateway.ctx.new_source_ring = nullptr;
+  rte_ring_free(ring);
 }
 
 }  // namespace
