@@ -89,20 +89,25 @@ fleet_start_gateway() {
   while [ $(( 1 << index_bits )) -lt "$capacity" ]; do index_bits=$(( index_bits + 1 )); done
   nat_mac=$(ip -n "$FLEET_NS_NAT" -o link show wan | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
   cat > "$FLEET_DIR/dataplane.conf" <<EOF
+# A whole fleet's IKE at once (every device's next message after a NAT
+# reboot): IKE queues and the af_packet ring sized for bursts of thousands.
 [dataplane]
 sa_capacity = $capacity
 max_routes = $(( tunnels + 1024 ))
 ipv4_route_groups = $(( tunnels / 256 + 1024 ))
-mbufs = 32768
+mbufs = 65536
+punt_ring_size = 16384
 
 [channel]
 name = $FLEET_PREFIX
 directory = $FLEET_DIR
 inventory_capacity = $capacity
 counters_refresh_ms = 1000
+punt_ring = 16384
+inject_ring = 16384
 
 [port access]
-device = net_af_packet0,iface=acc,qpairs=1
+device = net_af_packet0,iface=acc,qpairs=1,framecnt=16384
 next_hop_mac = $nat_mac
 address = 198.51.100.1
 
