@@ -217,8 +217,11 @@ fleet_wait_summary() {
 
 # The data plane's SA inventory, one outbound SA per line: "REMOTE_ADDRESS
 # REMOTE_PORT udp|esp TUNNEL".
+# A dump that fails (the data plane too busy to show its heartbeat within
+# segwctl-dp's timeout) prints nothing: callers poll again.
 fleet_outbound_paths() {
-  "$FLEET_BUILD/controlplane/tools/segwctl-dp" --channel "$FLEET_PREFIX" --directory "$FLEET_DIR" dump 2>/dev/null |
+  { "$FLEET_BUILD/controlplane/tools/segwctl-dp" --channel "$FLEET_PREFIX" --directory "$FLEET_DIR" --timeout 20000 \
+      dump 2>/dev/null || true; } |
     awk '
       # spi 0x.. outbound tunnel N ALGORITHM path LOCAL:PORT -> REMOTE:PORT udp|esp ...
       $1 == "spi" && $3 == "outbound" && $9 == "->" {
