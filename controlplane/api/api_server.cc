@@ -139,6 +139,7 @@ class ApiServer::Impl {
   void rekey(const httplib::Request&, httplib::Response&, const std::smatch&);
   void move(const httplib::Request&, httplib::Response&, const std::smatch&);
   void stats(const httplib::Request&, httplib::Response&, const std::smatch&);
+  void metrics(const httplib::Request&, httplib::Response&, const std::smatch&);
   void events(const httplib::Request&, httplib::Response&, const std::smatch&);
 
   // The IKE SA id of a path; false (and a 400 in `res`) if it is not one.
@@ -197,6 +198,7 @@ shared::Status ApiServer::Impl::start() {
   routes_.push_back({"POST", std::regex("/v1/ike-sas/([^/]+)/rekey"), &Impl::rekey, true});
   routes_.push_back({"POST", std::regex("/v1/ike-sas/([^/]+)/move"), &Impl::move, true});
   routes_.push_back({"GET", std::regex("/v1/stats"), &Impl::stats, true});
+  routes_.push_back({"GET", std::regex("/metrics"), &Impl::metrics, true});
   routes_.push_back({"GET", std::regex("/v1/events"), &Impl::events, true});
 
   // httplib parses HTTP; the routing (404 vs 405, authentication first) is
@@ -608,6 +610,66 @@ void ApiServer::Impl::stats(const httplib::Request&, httplib::Response& res, con
                      {"events_dropped", api.events_dropped},
                      {"event_clients", api.event_clients}};
   reply(res, 200, body);
+}
+
+// Prometheus text format (0.0.4). Every engine counter as
+// segw_ike_<name>_total, and the same numbers grouped where an operator
+// sums or compares them: remaps by kind, MOBIKE updates by outcome.
+void ApiServer::Impl::metrics(const httplib::Request& req, httplib::Response& res, const std::smatch&) {
+  if (!req.params.empty()) return fail(res, 400, "/metrics takes no query parameters");
+  ike::EngineStats s;
+  size_t ike_sas = 0;
+  if (!on_engine(res, [&](ike::Engine& engine) {
+        s = engine.stats();
+        ike_sas = engine.ike_sas().size();
+      }))
+    return;
+  std::string out;
+  auto metric = [&out](const char* name, const char* type, const char* help) {
+    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+  };
+  auto sample = [&out](const std::string& name, uint64_t value) {
+    out.append(name).append(" ").append(std::to_string(value)).append("\n");
+  };
+#define SEGW_API_METRIC(name)                                                              \
+  metric("segw_ike_" #name "_total", "counter", "IKE engine counter " #name " (engine.h)"); \
+  sample("segw_ike_" #name "_total", s.name);
+  SEGW_ENGINE_COUNTERS(SEGW_API_METRIC)
+#undef SEGW_API_METRIC
+  metric("segw_ike_sas", "gauge", "IKE SAs the engine holds, in any state");
+  sample("segw_ike_sas", ike_sas);
+  metric("segw_tunnels", "gauge", "established IKE SAs (tunnels up)");
+  sample("segw_tunnels", s.established);
+  metric("segw_ike_sas_half_open", "gauge", "responder IKE SAs waiting for IKE_AUTH");
+  sample("segw_ike_sas_half_open", s.half_open);
+  metric("segw_remaps_total", "counter", "NAT remap signals by what the remap policy did");
+  sample("segw_remaps_total{kind=\"followed\"}", s.remaps_followed);
+  sample("segw_remaps_total{kind=\"verified\"}", s.remaps_verified);
+  sample("segw_remaps_total{kind=\"ignored\"}", s.remaps_ignored);
+  sample("segw_remaps_total{kind=\"external\"}", s.external_moves);
+  metric("segw_mobike_updates_total", "counter", "MOBIKE UPDATE_SA_ADDRESSES received, by outcome");
+  uint64_t refused = s.mobike_updates_stale + s.mobike_nat_refused + s.mobike_unacceptable;
+  sample("segw_mobike_updates_total{outcome=\"accepted\"}",
+         s.mobike_updates_received > refused ? s.mobike_updates_received - refused : 0);
+  sample("segw_mobike_updates_total{outcome=\"stale\"}", s.mobike_updates_stale);
+  sample("segw_mobike_updates_total{outcome=\"unexpected_nat\"}", s.mobike_nat_refused);
+  sample("segw_mobike_updates_total{outcome=\"unacceptable\"}", s.mobike_unacceptable);
+  metric("segw_ike_setup_failures_total", "counter", "IKE SA set-ups that failed, by reason");
+  sample("segw_ike_setup_failures_total{reason=\"no_proposal_chosen\"}", s.no_proposal_chosen);
+  sample("segw_ike_setup_failures_total{reason=\"authentication_failed\"}", s.auth_failed);
+  sample("segw_ike_setup_failures_total{reason=\"ts_unacceptable\"}", s.ts_unacceptable);
+  sample("segw_ike_setup_failures_total{reason=\"address_pool_exhausted\"}", s.address_failures);
+  sample("segw_ike_setup_failures_total{reason=\"half_open_expired\"}", s.half_open_expired);
+  ApiCounters api = counters();
+  metric("segw_api_requests_total", "counter", "REST API requests");
+  sample("segw_api_requests_total", api.requests);
+  metric("segw_api_unauthorized_total", "counter", "REST API requests refused for their token");
+  sample("segw_api_unauthorized_total", api.unauthorized);
+  metric("segw_api_event_clients", "gauge", "event stream clients connected");
+  sample("segw_api_event_clients", api.event_clients);
+  res.status = 200;
+  res.set_content(out, "text/plain; version=0.0.4; charset=utf-8");
 }
 
 void ApiServer::Impl::events(const httplib::Request& req, httplib::Response& res, const std::smatch&) {

@@ -172,6 +172,11 @@ check "segwctl show 999: exit 1, 'no IKE SA 999'" bash -c '[ "$1" = 1 ] && [[ "$
 out=$(authed GET /v1/stats | head -1)
 check "GET /v1/stats: counters and gauges" \
   bash -c '[ "$(jq_py "d[\"ike_sas_established\"] >= 3, d[\"gauges\"][\"established\"], \"fragments_dropped\" in d" <<<"$1")" = "(True, 3, True)" ]' _ "$out"
+out=$(authed GET /metrics)
+check "GET /metrics: Prometheus text with the tunnels and remaps by kind" \
+  bash -c 'grep -q "^# TYPE segw_tunnels gauge" <<<"$1" && grep -q "^segw_tunnels 3$" <<<"$1" &&
+           grep -q "^segw_remaps_total{kind=\"verified\"} 0$" <<<"$1" && grep -q "^segw_ike_ike_sas_established_total [3-9]" <<<"$1"' _ "$out"
+check "GET /metrics without a token: 401" bash -c '[ "$(tail -1 <<<"$1")" = 401 ]' _ "$(req GET /metrics)"
 out=$(ctl stats)
 check "segwctl stats: a table" bash -c 'grep -q "^ike_sas_established  *[0-9]" <<<"$1" && grep -q "^gauges.established  *3" <<<"$1"' _ "$out"
 check "unknown route: 404" status_is 404 GET /v1/nothing
