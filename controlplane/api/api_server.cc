@@ -597,7 +597,7 @@ void ApiServer::Impl::stats(const httplib::Request&, httplib::Response& res, con
   size_t ike_sas = 0;
   if (!on_engine(res, [&](ike::Engine& engine) {
         engine_stats = engine.stats();
-        ike_sas = engine.ike_sas().size();
+        ike_sas = engine.ike_sa_count();
       }))
     return;
   json body = stats_view(engine_stats);
@@ -621,7 +621,7 @@ void ApiServer::Impl::metrics(const httplib::Request& req, httplib::Response& re
   size_t ike_sas = 0;
   if (!on_engine(res, [&](ike::Engine& engine) {
         s = engine.stats();
-        ike_sas = engine.ike_sas().size();
+        ike_sas = engine.ike_sa_count();
       }))
     return;
   std::string out;

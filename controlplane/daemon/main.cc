@@ -397,7 +397,7 @@ int main(int argc, char** argv) {
       last_status = now;
       const auto& s = ikev2.stats();
       std::printf("segw-controlplane: IKE SAs established %lu (now %zu), failed %lu, deleted %lu, datagrams %lu\n",
-                  (unsigned long)s.ike_sas_established, ikev2.ike_sas().size(), (unsigned long)s.ike_sas_failed,
+                  (unsigned long)s.ike_sas_established, ikev2.ike_sa_count(), (unsigned long)s.ike_sas_failed,
                   (unsigned long)s.ike_sas_deleted, (unsigned long)s.datagrams);
       std::fflush(stdout);
     }

@@ -1327,6 +1327,7 @@ shared::Status Engine::terminate(uint64_t id) { return impl_->terminate(id); }
 shared::Status Engine::rekey_child(uint64_t id) { return impl_->rekey_child(id); }
 shared::Status Engine::rekey_ike(uint64_t id) { return impl_->rekey_ike(id); }
 std::vector<IkeSaInfo> Engine::ike_sas() const { return impl_->ike_sas(); }
+size_t Engine::ike_sa_count() const { return impl_->ike_sa_count(); }
 void Engine::on_new_source(uint32_t inbound_spi, const OuterEndpoint& from, uint32_t tunnel_id) {
   impl_->on_new_source(inbound_spi, from, tunnel_id);
 }

@@ -291,6 +291,8 @@ class Engine {
   shared::Status update_local_address(uint64_t ike_sa_id, const OuterEndpoint& new_local);
 
   std::vector<IkeSaInfo> ike_sas() const;
+  // How many IKE SAs the engine holds, in any state (without copying them).
+  size_t ike_sa_count() const;
   std::optional<IkeSaInfo> ike_sa(uint64_t id) const;
   const EngineStats& stats() const;
   void set_event_handler(std::function<void(const EngineEvent&)> handler);

@@ -216,6 +216,7 @@ class Engine::Impl {
   shared::Status move(uint64_t id, const OuterEndpoint& to);
   shared::Status update_local_address(uint64_t id, const OuterEndpoint& new_local);
   std::vector<IkeSaInfo> ike_sas() const;
+  size_t ike_sa_count() const { return sas_.size(); }
   std::optional<IkeSaInfo> ike_sa(uint64_t id) const;
   const EngineStats& stats() const { return stats_; }
   void set_event_handler(std::function<void(const EngineEvent&)> handler) {

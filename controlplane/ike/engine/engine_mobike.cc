@@ -7,6 +7,7 @@
 // children share it, so no packet sees some of them on the new path and
 // some on the old one, and sequence numbers and replay windows stay.
 #include <algorithm>
+#include <optional>
 #include <string>
 
 #include "controlplane/crypto/nat_detection.h"
@@ -36,6 +37,29 @@ std::string text(const OuterEndpoint& e) {
 
 bool hash_matches(const shared::Result<crypto::NatDetectionHash>& expected, const NotifyPayload& notify) {
   return expected && std::equal(expected->begin(), expected->end(), notify.data.begin(), notify.data.end());
+}
+
+// NAT detection over an established IKE SA's SPIs and this message's
+// addresses (RFC 4555 3.5). nullopt when the message carries no NAT-D pair:
+// the earlier decision stands.
+struct NatState {
+  bool peer_behind_nat;
+  bool local_behind_nat;
+};
+std::optional<NatState> detect_nat(uint64_t spi_i, uint64_t spi_r, const dp_link::IkeDatagram& datagram,
+                                   const std::vector<Payload>& inner) {
+  auto sources = notifies_of(inner, NotifyType::kNatDetectionSourceIp);
+  const auto* destination = find_notify(inner, NotifyType::kNatDetectionDestinationIp);
+  if (sources.empty() || destination == nullptr) return std::nullopt;
+  auto i = spi_to_wire(spi_i);
+  auto r = spi_to_wire(spi_r);
+  auto expected_source = crypto::nat_detection_hash(i, r, datagram.remote.address, datagram.remote.port);
+  auto expected_destination = crypto::nat_detection_hash(i, r, datagram.local.address, datagram.local.port);
+  NatState state;
+  state.peer_behind_nat = std::none_of(sources.begin(), sources.end(),
+                                       [&](const NotifyPayload* n) { return hash_matches(expected_source, *n); });
+  state.local_behind_nat = !hash_matches(expected_destination, *destination);
+  return state;
 }
 
 // RFC 4555 4.6: the addresses and ports the sender used must be what the
@@ -255,22 +279,14 @@ void Engine::Impl::responder_update_addresses(IkeSa& sa, const dp_link::IkeDatag
   // whether the children keep UDP encapsulation on the new path. Without
   // NAT-D payloads the old decision stands.
   bool encapsulation = sa.udp_encapsulation;
-  auto sources = notifies_of(inner, NotifyType::kNatDetectionSourceIp);
-  const auto* destination = find_notify(inner, NotifyType::kNatDetectionDestinationIp);
-  if (!sources.empty() && destination) {
-    auto spi_i = spi_to_wire(sa.spi_i);
-    auto spi_r = spi_to_wire(sa.spi_r);
-    auto expected_source = crypto::nat_detection_hash(spi_i, spi_r, datagram.remote.address, datagram.remote.port);
-    auto expected_destination = crypto::nat_detection_hash(spi_i, spi_r, datagram.local.address, datagram.local.port);
-    bool peer_nat = std::none_of(sources.begin(), sources.end(),
-                                 [&](const NotifyPayload* n) { return hash_matches(expected_source, *n); });
-    bool local_nat = !hash_matches(expected_destination, *destination);
-    sa.peer_behind_nat = peer_nat;
-    sa.local_behind_nat = local_nat;
-    encapsulation = peer_nat || local_nat || sa.profile->section->force_encapsulation;
+  if (auto nat = detect_nat(sa.spi_i, sa.spi_r, datagram, inner)) {
+    sa.peer_behind_nat = nat->peer_behind_nat;
+    sa.local_behind_nat = nat->local_behind_nat;
+    encapsulation = nat->peer_behind_nat || nat->local_behind_nat || sa.profile->section->force_encapsulation;
   }
   std::vector<Payload> reply;
-  if (!sources.empty() || destination) reply = nat_detection_notifies(sa, datagram.local, datagram.remote);
+  if (find_notify(inner, NotifyType::kNatDetectionSourceIp) || find_notify(inner, NotifyType::kNatDetectionDestinationIp))
+    reply = nat_detection_notifies(sa, datagram.local, datagram.remote);
   answer(std::move(reply));
 
   OuterEndpoint local = datagram.local;
@@ -354,17 +370,10 @@ void Engine::Impl::initiator_update_response(IkeSa& sa, const dp_link::IkeDatagr
   }
   learn_additional_addresses(sa, inner);
   bool encapsulation = sa.udp_encapsulation;
-  auto sources = notifies_of(inner, NotifyType::kNatDetectionSourceIp);
-  const auto* destination = find_notify(inner, NotifyType::kNatDetectionDestinationIp);
-  if (!sources.empty() && destination) {
-    auto spi_i = spi_to_wire(sa.spi_i);
-    auto spi_r = spi_to_wire(sa.spi_r);
-    auto expected_source = crypto::nat_detection_hash(spi_i, spi_r, datagram.remote.address, datagram.remote.port);
-    auto expected_destination = crypto::nat_detection_hash(spi_i, spi_r, datagram.local.address, datagram.local.port);
-    sa.peer_behind_nat = std::none_of(sources.begin(), sources.end(),
-                                      [&](const NotifyPayload* n) { return hash_matches(expected_source, *n); });
-    sa.local_behind_nat = !hash_matches(expected_destination, *destination);
-    encapsulation = sa.peer_behind_nat || sa.local_behind_nat || sa.profile->section->force_encapsulation;
+  if (auto nat = detect_nat(sa.spi_i, sa.spi_r, datagram, inner)) {
+    sa.peer_behind_nat = nat->peer_behind_nat;
+    sa.local_behind_nat = nat->local_behind_nat;
+    encapsulation = nat->peer_behind_nat || nat->local_behind_nat || sa.profile->section->force_encapsulation;
   }
   // The path that answered: our new address, and the peer address the
   // update reached (another one after path probing). The data plane still
