@@ -140,6 +140,7 @@ class ApiServer::Impl {
   void move(const httplib::Request&, httplib::Response&, const std::smatch&);
   void stats(const httplib::Request&, httplib::Response&, const std::smatch&);
   void metrics(const httplib::Request&, httplib::Response&, const std::smatch&);
+  void dataplane(const httplib::Request&, httplib::Response&, const std::smatch&);
   void events(const httplib::Request&, httplib::Response&, const std::smatch&);
 
   // The IKE SA id of a path; false (and a 400 in `res`) if it is not one.
@@ -199,6 +200,7 @@ shared::Status ApiServer::Impl::start() {
   routes_.push_back({"POST", std::regex("/v1/ike-sas/([^/]+)/move"), &Impl::move, true});
   routes_.push_back({"GET", std::regex("/v1/stats"), &Impl::stats, true});
   routes_.push_back({"GET", std::regex("/metrics"), &Impl::metrics, true});
+  routes_.push_back({"GET", std::regex("/v1/dataplane"), &Impl::dataplane, true});
   routes_.push_back({"GET", std::regex("/v1/events"), &Impl::events, true});
 
   // httplib parses HTTP; the routing (404 vs 405, authentication first) is
@@ -661,6 +663,7 @@ void ApiServer::Impl::metrics(const httplib::Request& req, httplib::Response& re
   sample("segw_ike_setup_failures_total{reason=\"ts_unacceptable\"}", s.ts_unacceptable);
   sample("segw_ike_setup_failures_total{reason=\"address_pool_exhausted\"}", s.address_failures);
   sample("segw_ike_setup_failures_total{reason=\"half_open_expired\"}", s.half_open_expired);
+  if (options_.dataplane_statistics) append_dataplane_metrics(out, options_.dataplane_statistics());
   ApiCounters api = counters();
   metric("segw_api_requests_total", "counter", "REST API requests");
   sample("segw_api_requests_total", api.requests);
@@ -670,6 +673,13 @@ void ApiServer::Impl::metrics(const httplib::Request& req, httplib::Response& re
   sample("segw_api_event_clients", api.event_clients);
   res.status = 200;
   res.set_content(out, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+void ApiServer::Impl::dataplane(const httplib::Request& req, httplib::Response& res, const std::smatch&) {
+  if (!req.params.empty()) return fail(res, 400, "/v1/dataplane takes no query parameters");
+  if (!options_.dataplane_statistics)
+    return fail(res, 404, "this control plane has no data plane (transport = udp)");
+  reply(res, 200, dataplane_view(options_.dataplane_statistics(), options_.clock()));
 }
 
 void ApiServer::Impl::events(const httplib::Request& req, httplib::Response& res, const std::smatch&) {

@@ -28,6 +28,7 @@
 
 #include "controlplane/config/controlplane_config.h"
 #include "controlplane/ike/engine/engine.h"
+#include "shared/channel/dataplane_statistics.h"
 #include "shared/result.h"
 
 namespace segw::cp::api {
@@ -47,6 +48,10 @@ struct ApiOptions {
   size_t event_buffer = 1024;      // events held per client; beyond: dropped and counted
   std::chrono::seconds event_keepalive{15};  // a comment line on a quiet stream (finds dead clients)
   ike::Clock clock;                // the engine's clock, for ages in views; empty: CLOCK_MONOTONIC
+  // The data plane's figures (GET /v1/dataplane and the segw_dataplane_*
+  // metrics), called on HTTP threads; empty without a data plane
+  // (transport = udp).
+  std::function<shared::channel::DataPlaneStatisticsSnapshot()> dataplane_statistics;
 };
 
 struct ApiCounters {

@@ -120,6 +120,146 @@ json stats_view(const ike::EngineStats& stats) {
   return view;
 }
 
+json dataplane_view(const shared::channel::DataPlaneStatisticsSnapshot& statistics, uint64_t now_ns) {
+  json view;
+  view["alive"] = statistics.data_plane_alive;
+  view["published"] = statistics.published;
+  view["refreshed_age_ms"] = statistics.published && now_ns >= statistics.refreshed_ns
+                                 ? json((now_ns - statistics.refreshed_ns) / 1000000)
+                                 : json(nullptr);
+  json ports = json::array();
+  for (const auto& p : statistics.ports)
+    ports.push_back({{"name", p.name},
+                     {"rx_packets", p.rx_packets},
+                     {"rx_bytes", p.rx_bytes},
+                     {"tx_packets", p.tx_packets},
+                     {"tx_bytes", p.tx_bytes},
+                     {"rx_missed", p.rx_missed},
+                     {"rx_errors", p.rx_errors},
+                     {"tx_errors", p.tx_errors},
+                     {"rx_packets_per_second", p.rx_packets_per_second},
+                     {"tx_packets_per_second", p.tx_packets_per_second}});
+  view["ports"] = std::move(ports);
+  json workers = json::array();
+  for (const auto& w : statistics.workers)
+    workers.push_back({{"index", w.index},
+                       {"lcore", w.lcore},
+                       {"rx_packets", w.rx_packets},
+                       {"decapsulated", w.decapsulated},
+                       {"encapsulated", w.encapsulated},
+                       {"drops", w.drops},
+                       {"busy_polls", w.busy_polls},
+                       {"idle_polls", w.idle_polls},
+                       {"rx_packets_per_second", w.rx_packets_per_second}});
+  view["workers"] = std::move(workers);
+  json drops = json::object();
+  for (const auto& d : statistics.drop_reasons) drops[d.name] = d.packets;
+  view["drops"] = std::move(drops);
+  json queues = json::array();
+  for (const auto& q : statistics.queues)
+    queues.push_back({{"name", q.name}, {"depth", q.depth}, {"capacity", q.capacity}});
+  view["queues"] = std::move(queues);
+  json channel = json::object();
+  for (const auto& [name, value] : statistics.channel_counters) channel[name] = value;
+  view["channel"] = std::move(channel);
+  return view;
+}
+
+void append_dataplane_metrics(std::string& out, const shared::channel::DataPlaneStatisticsSnapshot& statistics) {
+  auto metric = [&out](const char* name, const char* type, const char* help) {
+    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+  };
+  auto sample = [&out](const char* name, const std::string& labels, uint64_t value) {
+    out.append(name);
+    if (!labels.empty()) out.append("{").append(labels).append("}");
+    out.append(" ").append(std::to_string(value)).append("\n");
+  };
+  auto label = [](const char* key, const std::string& value) {
+    std::string text(key);
+    text.append("=\"").append(value).append("\"");
+    return text;
+  };
+  metric("segw_dataplane_up", "gauge", "1 while segw-dataplane's heartbeat is fresh");
+  sample("segw_dataplane_up", "", statistics.data_plane_alive ? 1 : 0);
+  if (!statistics.ports.empty()) {
+    using Port = shared::channel::DataPlaneStatisticsSnapshot::Port;
+    struct PortFamily {
+      const char* name;
+      const char* type;
+      const char* help;
+      uint64_t Port::*field;
+    };
+    static const PortFamily kPortFamilies[] = {
+        {"segw_dataplane_port_rx_packets_total", "counter", "packets received per port", &Port::rx_packets},
+        {"segw_dataplane_port_rx_bytes_total", "counter", "bytes received per port", &Port::rx_bytes},
+        {"segw_dataplane_port_tx_packets_total", "counter", "packets sent per port", &Port::tx_packets},
+        {"segw_dataplane_port_tx_bytes_total", "counter", "bytes sent per port", &Port::tx_bytes},
+        {"segw_dataplane_port_rx_missed_total", "counter", "packets the NIC dropped: no descriptor (imissed)",
+         &Port::rx_missed},
+        {"segw_dataplane_port_rx_errors_total", "counter", "receive errors per port (ierrors)", &Port::rx_errors},
+        {"segw_dataplane_port_tx_errors_total", "counter", "transmit errors per port (oerrors)", &Port::tx_errors},
+        {"segw_dataplane_port_rx_packets_per_second", "gauge",
+         "receive rate per port over the data plane's last refresh interval", &Port::rx_packets_per_second},
+        {"segw_dataplane_port_tx_packets_per_second", "gauge",
+         "transmit rate per port over the data plane's last refresh interval", &Port::tx_packets_per_second},
+    };
+    for (const auto& family : kPortFamilies) {
+      metric(family.name, family.type, family.help);
+      for (const auto& port : statistics.ports) sample(family.name, label("port", port.name), port.*family.field);
+    }
+  }
+  if (!statistics.workers.empty()) {
+    using Worker = shared::channel::DataPlaneStatisticsSnapshot::Worker;
+    struct WorkerFamily {
+      const char* name;
+      const char* type;
+      const char* help;
+      uint64_t Worker::*field;
+    };
+    static const WorkerFamily kWorkerFamilies[] = {
+        {"segw_dataplane_worker_rx_packets_total", "counter", "packets received per worker lcore",
+         &Worker::rx_packets},
+        {"segw_dataplane_worker_decapsulated_total", "counter", "ESP packets decapsulated per worker",
+         &Worker::decapsulated},
+        {"segw_dataplane_worker_encapsulated_total", "counter", "packets encapsulated per worker",
+         &Worker::encapsulated},
+        {"segw_dataplane_worker_drops_total", "counter", "packets dropped per worker, every reason", &Worker::drops},
+        {"segw_dataplane_worker_busy_polls_total", "counter", "polls that found packets", &Worker::busy_polls},
+        {"segw_dataplane_worker_idle_polls_total", "counter", "polls that found nothing", &Worker::idle_polls},
+        {"segw_dataplane_worker_rx_packets_per_second", "gauge",
+         "receive rate per worker over the data plane's last refresh interval", &Worker::rx_packets_per_second},
+    };
+    for (const auto& family : kWorkerFamilies) {
+      metric(family.name, family.type, family.help);
+      for (const auto& worker : statistics.workers) {
+        std::string labels = label("worker", std::to_string(worker.index));
+        labels.append(",").append(label("lcore", std::to_string(worker.lcore)));
+        sample(family.name, labels, worker.*family.field);
+      }
+    }
+  }
+  if (!statistics.drop_reasons.empty()) {
+    metric("segw_dataplane_drops_total", "counter", "packets the data plane did not forward, by reason");
+    for (const auto& drop : statistics.drop_reasons)
+      sample("segw_dataplane_drops_total", label("reason", drop.name), drop.packets);
+  }
+  if (!statistics.queues.empty()) {
+    metric("segw_dataplane_queue_depth", "gauge",
+           "entries in a queue now: the data plane's mbuf pool (in use) and internal rings, and the channel's rings");
+    for (const auto& queue : statistics.queues) sample("segw_dataplane_queue_depth", label("queue", queue.name), queue.depth);
+    metric("segw_dataplane_queue_capacity", "gauge", "capacity of each queue");
+    for (const auto& queue : statistics.queues)
+      sample("segw_dataplane_queue_capacity", label("queue", queue.name), queue.capacity);
+  }
+  if (!statistics.channel_counters.empty()) {
+    metric("segw_dataplane_channel_total", "counter",
+           "the shared-memory channel's counters kept by the data plane (commands, events, punted and injected IKE)");
+    for (const auto& [name, value] : statistics.channel_counters)
+      sample("segw_dataplane_channel_total", label("counter", name), value);
+  }
+}
+
 std::string rfc3339_utc(uint64_t unix_ms) {
   time_t seconds = time_t(unix_ms / 1000);
   tm utc{};

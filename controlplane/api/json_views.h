@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "controlplane/ike/engine/engine.h"
+#include "shared/channel/dataplane_statistics.h"
 
 namespace segw::cp::api {
 
@@ -40,6 +41,14 @@ nlohmann::json stats_view(const ike::EngineStats& stats);
 // from `unix_ms`), and "sa": the IKE SA's view when `sa` is given.
 nlohmann::json event_view(const ike::EngineEvent& event, const std::optional<ike::IkeSaInfo>& sa,
                           uint64_t now_ns, uint64_t unix_ms);
+
+// GET /v1/dataplane: the data plane's ports, workers, drops by reason,
+// queue depths and channel counters; `now_ns` (CLOCK_MONOTONIC) turns the
+// refresh time into an age.
+nlohmann::json dataplane_view(const shared::channel::DataPlaneStatisticsSnapshot& statistics, uint64_t now_ns);
+
+// Appends the segw_dataplane_* families (Prometheus text format) to `out`.
+void append_dataplane_metrics(std::string& out, const shared::channel::DataPlaneStatisticsSnapshot& statistics);
 
 // "2026-11-24T22:55:35.123Z"
 std::string rfc3339_utc(uint64_t unix_ms);

@@ -324,6 +324,7 @@ int main(int argc, char** argv) {
     api_options.bearer_token = cfg.daemon.api_token;
     api_options.tls_certificate_file = cfg.daemon.api_tls_certificate;
     api_options.tls_private_key_file = cfg.daemon.api_tls_private_key;
+    if (link) api_options.dataplane_statistics = [&link] { return link->dataplane_statistics(); };
     auto started = segw::cp::api::ApiServer::start(api_options, [] {
       uint64_t one = 1;
       (void)!write(wake_fd, &one, sizeof one);

@@ -349,6 +349,39 @@ Result<std::vector<InventoryEntry>> DataPlaneLink::read_inventory() const {
   return read_sa_inventory(region_->inventory());
 }
 
+shared::channel::DataPlaneStatisticsSnapshot DataPlaneLink::dataplane_statistics() const {
+  using shared::channel::RingId;
+  std::lock_guard lock(mutex_);
+  auto snapshot = shared::channel::read_dataplane_statistics(region_->statistics());
+  snapshot.data_plane_alive = region_->peer_alive(options_.data_plane_timeout);
+  auto ring = [&](RingId id, uint64_t depth, uint64_t capacity) {
+    std::string name = shared::channel::to_string(id);
+    name.append("_ring");
+    snapshot.queues.push_back({std::move(name), depth, capacity});
+  };
+  ring(RingId::kCommand, region_->command_ring().size(), region_->command_ring().capacity());
+  ring(RingId::kCompletion, region_->completion_ring().size(), region_->completion_ring().capacity());
+  ring(RingId::kEvent, region_->event_ring().size(), region_->event_ring().capacity());
+  ring(RingId::kPunt, region_->punt_ring().size(), region_->punt_ring().capacity());
+  ring(RingId::kInject, region_->inject_ring().size(), region_->inject_ring().capacity());
+  if (region_->inventory().present()) {
+    const auto& c = region_->inventory().header().counters;
+    auto get = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+    snapshot.channel_counters = {{"commands", get(c.commands)},
+                                 {"commands_failed", get(c.commands_failed)},
+                                 {"completions_dropped", get(c.completions_dropped)},
+                                 {"events", get(c.events)},
+                                 {"events_suppressed", get(c.events_suppressed)},
+                                 {"events_dropped", get(c.events_dropped)},
+                                 {"punted", get(c.punted)},
+                                 {"punt_ring_full", get(c.punt_ring_full)},
+                                 {"punt_too_big", get(c.punt_too_big)},
+                                 {"injected", get(c.injected)},
+                                 {"inject_errors", get(c.inject_errors)}};
+  }
+  return snapshot;
+}
+
 Result<DataPlaneLink::ResumeReport> DataPlaneLink::resume(
     const std::function<std::optional<SaDescriptor>(const shared::channel::SaInventoryRecord&)>&
         restore) {

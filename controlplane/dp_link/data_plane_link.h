@@ -187,6 +187,10 @@ class DataPlaneLink final : public SaInstaller, public IkeTransport {
   // no keys): after a control plane restart, the SAs to resume; adopt() the
   // ones this control plane still wants. Errors: see read_sa_inventory.
   shared::Result<std::vector<InventoryEntry>> read_inventory() const;
+  // The data plane's statistics block, the depths of the region's five
+  // rings (as queues "<ring>_ring") and the channel's counters. Any thread;
+  // reads shared memory only.
+  shared::channel::DataPlaneStatisticsSnapshot dataplane_statistics() const;
 
   // -------------------------------------------------------------- events
 

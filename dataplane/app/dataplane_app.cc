@@ -10,6 +10,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
+#include <rte_mempool.h>
 #include <rte_ring.h>
 #include <rte_telemetry.h>
 
@@ -244,6 +245,93 @@ void register_telemetry(App& app) {
   rte_telemetry_register_cmd("/segw/channel", telemetry_channel, "segw channel counters and peer. No parameters");
   rte_telemetry_register_cmd("/segw/sas", telemetry_sas, "segw SA counts, or one SA's counters. Parameter: SPI");
 }
+
+// The region's statistics block (shared/channel/dataplane_statistics.h):
+// names and counts once, then every [channel] counters_refresh_ms the
+// counters, with rates over the interval since the previous refresh.
+class StatisticsPublisher {
+ public:
+  void publish(const App& app, shared::channel::DataPlaneStatistics& out, uint64_t now_ns) {
+    using namespace shared::channel;
+    auto put = [](std::atomic<uint64_t>& field, uint64_t value) { field.store(value, std::memory_order_relaxed); };
+    const Port* ports[] = {&app.access, &app.core};
+    if (!layout_published_) {
+      out.port_count = 2;
+      for (uint32_t i = 0; i < 2; ++i) set_statistics_name(out.ports[i].name, ports[i]->role);
+      out.worker_count = static_cast<uint32_t>(std::min<size_t>(app.workers.size(), kStatisticsMaxWorkers));
+      out.drop_reason_count = std::min<uint32_t>(kDropReasonCount, kStatisticsMaxDropReasons);
+      for (uint32_t r = 0; r < out.drop_reason_count; ++r)
+        set_statistics_name(out.drop_reasons[r].name, to_string(static_cast<DropReason>(r)));
+      const char* queue_names[] = {"mbuf_pool", "punt", "inject", "new_source"};
+      out.queue_count = 4;
+      for (uint32_t q = 0; q < out.queue_count; ++q) set_statistics_name(out.queues[q].name, queue_names[q]);
+      out.layout_published.store(1, std::memory_order_release);
+      layout_published_ = true;
+    }
+    double seconds = previous_ns_ ? double(now_ns - previous_ns_) / 1e9 : 0;
+    auto rate = [seconds](uint64_t now, uint64_t before) -> uint64_t {
+      return seconds > 0 && now >= before ? uint64_t(double(now - before) / seconds) : 0;
+    };
+    Totals t = app.totals();
+    uint64_t port_rx[2] = {t.access_rx_packets, t.core_rx_packets};
+    uint64_t port_tx[2] = {t.access_tx_packets, t.core_tx_packets};
+    uint64_t port_rx_bytes[2] = {t.access_rx_bytes, t.core_rx_bytes};
+    uint64_t port_tx_bytes[2] = {t.access_tx_bytes, t.core_tx_bytes};
+    for (uint32_t i = 0; i < 2; ++i) {
+      PortStatistics& p = out.ports[i];
+      put(p.rx_packets, port_rx[i]);
+      put(p.tx_packets, port_tx[i]);
+      put(p.rx_bytes, port_rx_bytes[i]);
+      put(p.tx_bytes, port_tx_bytes[i]);
+      rte_eth_stats nic{};
+      if (rte_eth_stats_get(ports[i]->id, &nic) == 0) {
+        put(p.rx_missed, nic.imissed);
+        put(p.rx_errors, nic.ierrors);
+        put(p.tx_errors, nic.oerrors);
+      }
+      put(p.rx_packets_per_second, rate(port_rx[i], previous_port_rx_[i]));
+      put(p.tx_packets_per_second, rate(port_tx[i], previous_port_tx_[i]));
+      previous_port_rx_[i] = port_rx[i];
+      previous_port_tx_[i] = port_tx[i];
+    }
+    previous_worker_rx_.resize(out.worker_count, 0);
+    for (uint32_t w = 0; w < out.worker_count; ++w) {
+      const WorkerCounters& c = app.workers[w]->counters();
+      auto get = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+      uint64_t rx = get(c.access_rx_packets) + get(c.core_rx_packets);
+      uint64_t drops = 0;
+      for (int r = 0; r < kDropReasonCount; ++r) drops += get(c.drops[r]);
+      WorkerStatistics& ws = out.workers[w];
+      put(ws.lcore, app.worker_lcores[w]);
+      put(ws.rx_packets, rx);
+      put(ws.decapsulated, get(c.decapsulated));
+      put(ws.encapsulated, get(c.encapsulated));
+      put(ws.drops, drops);
+      put(ws.busy_polls, get(c.busy_polls));
+      put(ws.idle_polls, get(c.idle_polls));
+      put(ws.rx_packets_per_second, rate(rx, previous_worker_rx_[w]));
+      previous_worker_rx_[w] = rx;
+    }
+    for (uint32_t r = 0; r < out.drop_reason_count; ++r) put(out.drop_reasons[r].packets, t.drops[r]);
+    auto ring = [&](uint32_t q, const rte_ring* r) {
+      put(out.queues[q].depth, r ? rte_ring_count(r) : 0);
+      put(out.queues[q].capacity, r ? rte_ring_get_capacity(r) : 0);
+    };
+    put(out.queues[0].depth, rte_mempool_in_use_count(app.pool));
+    put(out.queues[0].capacity, app.pool->size);
+    ring(1, app.punt_ring);
+    ring(2, app.inject_ring);
+    ring(3, app.new_source_ring);
+    put(out.refreshed_ns, now_ns);
+    previous_ns_ = now_ns;
+  }
+
+ private:
+  bool layout_published_ = false;
+  uint64_t previous_ns_ = 0;
+  uint64_t previous_port_rx_[2] = {}, previous_port_tx_[2] = {};
+  std::vector<uint64_t> previous_worker_rx_;
+};
 
 double mpps(uint64_t packets, double seconds) { return seconds > 0 ? packets / seconds / 1e6 : 0; }
 double gbps(uint64_t bytes, double seconds) { return seconds > 0 ? bytes * 8 / seconds / 1e9 : 0; }
@@ -648,10 +736,17 @@ int run_dataplane(const AppOptions& options) {
     // was tried and dropped: where the control process shares this core it
     // kept that process off it for a scheduler tick (p99 over 4 ms).
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+    StatisticsPublisher statistics_publisher;
+    uint64_t statistics_published_ns = 0;
     while (!stop_requested.load()) {
       if (app.channel) {
         if (!app.channel->poll() && c.channel.idle_sleep_us)
           std::this_thread::sleep_for(std::chrono::microseconds(c.channel.idle_sleep_us));
+        uint64_t now_ns = shared::channel::Region::monotonic_now_ns();
+        if (now_ns - statistics_published_ns >= uint64_t(c.channel.counters_refresh_ms) * 1000000) {
+          statistics_publisher.publish(app, app.channel->statistics(), now_ns);
+          statistics_published_ns = now_ns;
+        }
       } else {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
         void* drained[64];

@@ -59,6 +59,8 @@ class ControlChannel {
   void drain();
 
   const shared::channel::Region& region() const { return region_; }
+  // Where the control lcore publishes the data plane's statistics.
+  shared::channel::DataPlaneStatistics& statistics() { return region_.statistics(); }
   const shared::channel::SaInventoryCounters& counters() const { return inventory_.header().counters; }
 
  private:

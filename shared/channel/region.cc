@@ -266,6 +266,7 @@ Result<Mapping> build_region(const std::string& directory, const std::string& te
   header->inventory = plan.inventory;
 
   auto* memory = static_cast<std::byte*>(base);
+  new (memory + kStatisticsOffset) DataPlaneStatistics();
   auto construct = [&]<typename T>(RingId id, T*) -> Status {
     const RingDescriptor& ring = plan.rings[static_cast<int>(id)];
     auto created = SpscRing<T>::create_at(memory + ring.offset, ring.bytes, ring.capacity);
@@ -626,6 +627,15 @@ Status Region::open_rings() {
   punt_ring_ = *punt;
   inject_ring_ = *inject;
   return Status::success();
+}
+
+DataPlaneStatistics& Region::statistics() {
+  return *std::launder(reinterpret_cast<DataPlaneStatistics*>(static_cast<std::byte*>(base_) + kStatisticsOffset));
+}
+
+const DataPlaneStatistics& Region::statistics() const {
+  return *std::launder(
+      reinterpret_cast<const DataPlaneStatistics*>(static_cast<const std::byte*>(base_) + kStatisticsOffset));
 }
 
 Region::Region(Region&& other) noexcept { *this = std::move(other); }

@@ -57,6 +57,7 @@
 #include <string>
 #include <string_view>
 
+#include "shared/channel/dataplane_statistics.h"
 #include "shared/channel/messages.h"
 #include "shared/channel/sa_inventory.h"
 #include "shared/channel/spsc_ring.h"
@@ -68,11 +69,15 @@ namespace segw::shared::channel {
 // message format. Bump it on any such change (the static_asserts on sizes in
 // messages.h and below say where).
 // 2: SA inventory (sa_inventory.h) added after the rings.
-inline constexpr uint32_t kLayoutVersion = 2;
+// 3: the data plane's statistics (dataplane_statistics.h) in the header
+//    page, which grew from 4 KB to 16 KB for them.
+inline constexpr uint32_t kLayoutVersion = 3;
 // "SEGWCHAN" read as a little-endian 64-bit word.
 inline constexpr uint64_t kRegionMagic = 0x4e41484357474553;
-// The header gets a page of its own: rings start page-aligned.
-inline constexpr uint64_t kHeaderBytes = 4096;
+// The header gets pages of its own: rings start page-aligned. It holds the
+// RegionHeader, then at kStatisticsOffset the data plane's statistics.
+inline constexpr uint64_t kHeaderBytes = 16384;
+inline constexpr uint64_t kStatisticsOffset = 512;
 
 inline constexpr const char* kHugepageDirectory = "/dev/hugepages";
 inline constexpr const char* kSharedMemoryDirectory = "/dev/shm";
@@ -125,7 +130,9 @@ struct RegionHeader {
   SideState data_plane;
   SideState control_plane;
 };
-static_assert(sizeof(RegionHeader) <= kHeaderBytes);
+static_assert(sizeof(RegionHeader) <= kStatisticsOffset);
+static_assert(kStatisticsOffset % alignof(DataPlaneStatistics) == 0);
+static_assert(kStatisticsOffset + sizeof(DataPlaneStatistics) <= kHeaderBytes);
 static_assert(sizeof(RegionHeader) == 512, "RegionHeader changed: bump kLayoutVersion");
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 
@@ -222,6 +229,10 @@ class Region {
   // The SA inventory; !present() when the region was created without one.
   // Data plane: the control lcore writes it; control plane: read only.
   SaInventory inventory() const { return inventory_; }
+  // The data plane's statistics (dataplane_statistics.h): the data plane's
+  // control lcore writes them, anyone reads them.
+  DataPlaneStatistics& statistics();
+  const DataPlaneStatistics& statistics() const;
 
   // This side's generation, as set when it attached.
   uint64_t own_generation() const;

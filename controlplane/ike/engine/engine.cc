@@ -77,7 +77,7 @@ const char* to_string(EngineEventKind kind) {
     case EngineEventKind::kIkeRekeyed: return "ike_rekeyed";
     case EngineEventKind::kDeleted: return "deleted";
     case EngineEventKind::kMoved: return "moved";
-    case EngineEventKind::kMoveRefused: return "move-refused";
+    case EngineEventKind::kMoveRefused: return "move_refused";
   }
   return "unknown";
 }

@@ -482,5 +482,63 @@ TEST(RegionTest, NoInventoryWhenCapacityZero) {
   EXPECT_EQ(data_plane->header().inventory.capacity, 0u);
 }
 
+// The data plane's statistics block: what the data plane writes into its
+// mapping, the control plane reads from its own, names and all; nothing
+// before the layout is published; counts from the other process are never
+// trusted past the arrays.
+TEST(RegionTest, DataPlaneStatisticsReachTheOtherSide) {
+  ScratchDirectory scratch;
+  auto data_plane = Region::create("segw-test", small_options(scratch));
+  ASSERT_TRUE(data_plane.ok()) << data_plane.error();
+  auto control_plane = Region::attach("segw-test", attach_options(scratch));
+  ASSERT_TRUE(control_plane.ok()) << control_plane.error();
+
+  EXPECT_FALSE(read_dataplane_statistics(control_plane->statistics()).published);
+
+  DataPlaneStatistics& out = data_plane->statistics();
+  out.port_count = 2;
+  set_statistics_name(out.ports[0].name, "access");
+  set_statistics_name(out.ports[1].name, "a-port-name-longer-than-the-field");
+  out.worker_count = 1;
+  out.drop_reason_count = 1;
+  set_statistics_name(out.drop_reasons[0].name, "icv_failure");
+  out.queue_count = 1;
+  set_statistics_name(out.queues[0].name, "punt");
+  out.layout_published.store(1, std::memory_order_release);
+  out.ports[0].rx_packets.store(1234);
+  out.ports[1].tx_bytes.store(99);
+  out.workers[0].lcore.store(3);
+  out.workers[0].decapsulated.store(77);
+  out.drop_reasons[0].packets.store(5);
+  out.queues[0].depth.store(12);
+  out.queues[0].capacity.store(1024);
+  out.refreshed_ns.store(42);
+
+  auto snapshot = read_dataplane_statistics(control_plane->statistics());
+  ASSERT_TRUE(snapshot.published);
+  EXPECT_EQ(snapshot.refreshed_ns, 42u);
+  ASSERT_EQ(snapshot.ports.size(), 2u);
+  EXPECT_EQ(snapshot.ports[0].name, "access");
+  EXPECT_EQ(snapshot.ports[0].rx_packets, 1234u);
+  EXPECT_EQ(snapshot.ports[1].name, std::string("a-port-name-longer-than-the-field").substr(0, 23));
+  EXPECT_EQ(snapshot.ports[1].tx_bytes, 99u);
+  ASSERT_EQ(snapshot.workers.size(), 1u);
+  EXPECT_EQ(snapshot.workers[0].lcore, 3u);
+  EXPECT_EQ(snapshot.workers[0].decapsulated, 77u);
+  ASSERT_EQ(snapshot.drop_reasons.size(), 1u);
+  EXPECT_EQ(snapshot.drop_reasons[0].name, "icv_failure");
+  EXPECT_EQ(snapshot.drop_reasons[0].packets, 5u);
+  ASSERT_EQ(snapshot.queues.size(), 1u);
+  EXPECT_EQ(snapshot.queues[0].name, "punt");
+  EXPECT_EQ(snapshot.queues[0].depth, 12u);
+  EXPECT_EQ(snapshot.queues[0].capacity, 1024u);
+
+  out.worker_count = 100000;  // a corrupt count
+  out.port_count = 100000;
+  snapshot = read_dataplane_statistics(control_plane->statistics());
+  EXPECT_EQ(snapshot.workers.size(), kStatisticsMaxWorkers);
+  EXPECT_EQ(snapshot.ports.size(), kStatisticsMaxPorts);
+}
+
 }  // namespace
 }  // namespace segw::shared::channel
