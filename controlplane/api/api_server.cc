@@ -141,6 +141,9 @@ class ApiServer::Impl {
   void stats(const httplib::Request&, httplib::Response&, const std::smatch&);
   void metrics(const httplib::Request&, httplib::Response&, const std::smatch&);
   void dataplane(const httplib::Request&, httplib::Response&, const std::smatch&);
+  void pools(const httplib::Request&, httplib::Response&, const std::smatch&);
+  void pool(const httplib::Request&, httplib::Response&, const std::smatch&);
+  void reload(const httplib::Request&, httplib::Response&, const std::smatch&);
   void events(const httplib::Request&, httplib::Response&, const std::smatch&);
 
   // The IKE SA id of a path; false (and a 400 in `res`) if it is not one.
@@ -201,6 +204,9 @@ shared::Status ApiServer::Impl::start() {
   routes_.push_back({"GET", std::regex("/v1/stats"), &Impl::stats, true});
   routes_.push_back({"GET", std::regex("/metrics"), &Impl::metrics, true});
   routes_.push_back({"GET", std::regex("/v1/dataplane"), &Impl::dataplane, true});
+  routes_.push_back({"GET", std::regex("/v1/pools"), &Impl::pools, true});
+  routes_.push_back({"GET", std::regex("/v1/pools/([^/]+)"), &Impl::pool, true});
+  routes_.push_back({"POST", std::regex("/v1/config/reload"), &Impl::reload, true});
   routes_.push_back({"GET", std::regex("/v1/events"), &Impl::events, true});
 
   // httplib parses HTTP; the routing (404 vs 405, authentication first) is
@@ -680,6 +686,70 @@ void ApiServer::Impl::dataplane(const httplib::Request& req, httplib::Response& 
   if (!options_.dataplane_statistics)
     return fail(res, 404, "this control plane has no data plane (transport = udp)");
   reply(res, 200, dataplane_view(options_.dataplane_statistics(), options_.clock()));
+}
+
+void ApiServer::Impl::pools(const httplib::Request& req, httplib::Response& res, const std::smatch&) {
+  if (!req.params.empty()) return fail(res, 400, "/v1/pools takes no query parameters");
+  std::vector<ike::PoolInfo> pools;
+  if (!on_engine(res, [&](ike::Engine& engine) { pools = engine.pools(); })) return;
+  json list = json::array();
+  for (const auto& pool : pools) list.push_back(pool_view(pool));
+  reply(res, 200, json{{"pools", std::move(list)}});
+}
+
+void ApiServer::Impl::pool(const httplib::Request& req, httplib::Response& res, const std::smatch& match) {
+  if (!req.params.empty()) return fail(res, 400, "/v1/pools/{name} takes no query parameters");
+  std::string name = match[1].str();
+  std::optional<ike::PoolInfo> info;
+  std::optional<std::vector<ike::LeaseInfo>> leases;
+  if (!on_engine(res, [&](ike::Engine& engine) {
+        for (auto& pool : engine.pools())
+          if (pool.name == name) info = std::move(pool);
+        if (info) leases = engine.pool_leases(name);
+      }))
+    return;
+  if (!info || !leases) return fail(res, 404, "no pool '" + name + "'");
+  json view = pool_view(*info);
+  json list = json::array();
+  for (const auto& lease : *leases) list.push_back(lease_view(lease));
+  view["leases"] = std::move(list);
+  reply(res, 200, view);
+}
+
+void ApiServer::Impl::reload(const httplib::Request& req, httplib::Response& res, const std::smatch&) {
+  json body;
+  if (!parse_body(req, {}, true, body, res)) return;
+  auto tell = [this](const std::string& what) {
+    if (options_.reload_observer) options_.reload_observer(what);
+  };
+  if (options_.config_path.empty())
+    return fail(res, 409, "the daemon runs its built-in configuration: there is no file to reload");
+  // Read and validate on this HTTP thread; only the switch-over runs on the
+  // engine thread.
+  auto loaded = config::load_controlplane_config(options_.config_path);
+  if (!loaded) {
+    tell("reload refused: " + loaded.error());
+    return fail(res, 409, "configuration not applied: " + loaded.error());
+  }
+  auto next = std::make_shared<const config::ControlPlaneConfig>(std::move(*loaded));
+  std::optional<shared::Result<ike::ReloadReport>> outcome;
+  if (!on_engine(res, [&](ike::Engine& engine) { outcome = engine.reload(next); })) return;
+  if (!*outcome) {
+    tell("reload refused: " + outcome->error());
+    return fail(res, 409, "configuration not applied: " + outcome->error());
+  }
+  const ike::ReloadReport& r = **outcome;
+  tell("configuration reloaded from " + options_.config_path + ": " + std::to_string(r.profiles) +
+       " profile(s), " + std::to_string(r.pools) + " pool(s) (" + std::to_string(r.pools_rebuilt) + " rebuilt), " +
+       std::to_string(r.secrets) + " secret(s); " + std::to_string(r.ike_sas) + " IKE SA(s) kept");
+  reply(res, 200,
+        json{{"status", "reloaded"},
+             {"profiles", r.profiles},
+             {"secrets", r.secrets},
+             {"pools", r.pools},
+             {"pools_rebuilt", r.pools_rebuilt},
+             {"ike_sas", r.ike_sas},
+             {"ike_sas_on_retired_profiles", r.ike_sas_on_retired_profiles}});
 }
 
 void ApiServer::Impl::events(const httplib::Request& req, httplib::Response& res, const std::smatch&) {

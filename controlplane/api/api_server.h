@@ -52,6 +52,12 @@ struct ApiOptions {
   // metrics), called on HTTP threads; empty without a data plane
   // (transport = udp).
   std::function<shared::channel::DataPlaneStatisticsSnapshot()> dataplane_statistics;
+  // POST /v1/config/reload reads this file again (validated, then
+  // Engine::reload); empty: the daemon runs its built-in configuration and
+  // a reload is refused (409).
+  std::string config_path;
+  // Told the outcome of every reload the API ran (the daemon logs it).
+  std::function<void(const std::string&)> reload_observer;
 };
 
 struct ApiCounters {

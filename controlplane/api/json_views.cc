@@ -120,6 +120,24 @@ json stats_view(const ike::EngineStats& stats) {
   return view;
 }
 
+json pool_view(const ike::PoolInfo& pool) {
+  return json{{"name", pool.name},
+              {"family", pool.family == shared::IpFamily::kIpv4 ? "ipv4" : "ipv6"},
+              {"range", pool.range},
+              {"lease_prefix_length", pool.lease_prefix_length},
+              {"size", pool.stats.size},
+              {"in_use", pool.stats.in_use},
+              {"never_used", pool.stats.never_used},
+              {"excluded", pool.stats.excluded}};
+}
+
+json lease_view(const ike::LeaseInfo& lease) {
+  return json{{"address", lease.address.to_string()},
+              {"prefix_length", lease.prefix_length},
+              {"ike_sa", lease.ike_sa},
+              {"peer_id", lease.peer_id}};
+}
+
 json dataplane_view(const shared::channel::DataPlaneStatisticsSnapshot& statistics, uint64_t now_ns) {
   json view;
   view["alive"] = statistics.data_plane_alive;

@@ -42,6 +42,11 @@ nlohmann::json stats_view(const ike::EngineStats& stats);
 nlohmann::json event_view(const ike::EngineEvent& event, const std::optional<ike::IkeSaInfo>& sa,
                           uint64_t now_ns, uint64_t unix_ms);
 
+// GET /v1/pools: name, family, range, lease_prefix_length, size, in_use,
+// never_used, excluded. A lease: address, prefix_length, ike_sa, peer_id.
+nlohmann::json pool_view(const ike::PoolInfo& pool);
+nlohmann::json lease_view(const ike::LeaseInfo& lease);
+
 // GET /v1/dataplane: the data plane's ports, workers, drops by reason,
 // queue depths and channel counters; `now_ns` (CLOCK_MONOTONIC) turns the
 // refresh time into an age.

@@ -192,6 +192,7 @@ struct DaemonSection {
   // HTTPS: both or neither (resolved paths); both load at configuration time.
   std::string api_tls_certificate;
   std::string api_tls_private_key;
+  friend bool operator==(const DaemonSection&, const DaemonSection&) = default;
 };
 
 struct ControlPlaneConfig {

@@ -44,10 +44,18 @@ enum ExitCode : int {
 };
 
 std::atomic<bool> stop_requested{false};
+std::atomic<bool> reload_requested{false};
 int wake_fd = -1;
 
 void on_signal(int) {
   stop_requested.store(true);
+  uint64_t one = 1;
+  if (wake_fd >= 0) (void)!write(wake_fd, &one, sizeof one);
+}
+
+// SIGHUP: reload the configuration file (as POST /v1/config/reload).
+void on_hangup(int) {
+  reload_requested.store(true);
   uint64_t one = 1;
   if (wake_fd >= 0) (void)!write(wake_fd, &one, sizeof one);
 }
@@ -202,6 +210,7 @@ int main(int argc, char** argv) {
   wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  std::signal(SIGHUP, on_hangup);
   std::signal(SIGPIPE, SIG_IGN);
 
   Inbox inbox;
@@ -325,6 +334,11 @@ int main(int argc, char** argv) {
     api_options.tls_certificate_file = cfg.daemon.api_tls_certificate;
     api_options.tls_private_key_file = cfg.daemon.api_tls_private_key;
     if (link) api_options.dataplane_statistics = [&link] { return link->dataplane_statistics(); };
+    api_options.config_path = config_path;
+    api_options.reload_observer = [](const std::string& what) {
+      std::printf("segw-controlplane: %s\n", what.c_str());
+      std::fflush(stdout);
+    };
     auto started = segw::cp::api::ApiServer::start(api_options, [] {
       uint64_t one = 1;
       (void)!write(wake_fd, &one, sizeof one);
@@ -376,6 +390,22 @@ int main(int argc, char** argv) {
     }
     for (auto& datagram : inbox.take()) ikev2.handle_datagram(datagram);
     if (api) api->run_pending(ikev2);
+    if (reload_requested.exchange(false)) {
+      if (config_path.empty()) {
+        std::printf("segw-controlplane: SIGHUP: running the built-in configuration, nothing to reload\n");
+      } else if (auto next = config::load_controlplane_config(config_path); !next) {
+        std::printf("segw-controlplane: SIGHUP: reload refused: %s\n", next.error().c_str());
+      } else if (auto report = ikev2.reload(std::make_shared<const config::ControlPlaneConfig>(std::move(*next)));
+                 !report) {
+        std::printf("segw-controlplane: SIGHUP: reload refused: %s\n", report.error().c_str());
+      } else {
+        std::printf("segw-controlplane: SIGHUP: configuration reloaded from %s: %zu profile(s), %zu pool(s) "
+                    "(%zu rebuilt), %zu secret(s); %zu IKE SA(s) kept\n",
+                    config_path.c_str(), report->profiles, report->pools, report->pools_rebuilt, report->secrets,
+                    report->ike_sas);
+      }
+      std::fflush(stdout);
+    }
     for (auto& event : inbox.take_events()) {
       if (event.kind == segw::shared::channel::EventKind::kNewSourceAddress) {
         ikev2.on_new_source(event.spi, event.new_remote, event.tunnel_id);  // the profile's remap policy decides

@@ -120,6 +120,7 @@ Result<AddressPool> AddressPool::create(const PoolConfig& config) {
 
   AddressPool pool;
   pool.name_ = config.name;
+  pool.config_ = config;
   pool.lease_length_ = static_cast<uint8_t>(lease_length);
   pool.host_bits_ = width - lease_length;
   const Uint128 first_unit = to_u128(first) >> pool.host_bits_;
@@ -240,6 +241,15 @@ PoolStats AddressPool::stats() const {
   s.in_use = by_slot_.size();
   s.never_used = fresh_left_;
   return s;
+}
+
+std::vector<std::pair<uint64_t, Lease>> AddressPool::leases() const {
+  std::vector<std::pair<uint32_t, uint64_t>> slots(by_slot_.begin(), by_slot_.end());
+  std::sort(slots.begin(), slots.end());
+  std::vector<std::pair<uint64_t, Lease>> out;
+  out.reserve(slots.size());
+  for (const auto& [slot, owner] : slots) out.push_back({owner, Lease{address_of(slot), lease_length_}});
+  return out;
 }
 
 }  // namespace segw::cp::policy

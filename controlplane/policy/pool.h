@@ -54,6 +54,7 @@ struct PoolConfig {
   // IPv6 also supports 64 (one /64 per device). Must not be shorter than
   // the pool's own prefix.
   uint8_t lease_prefix_length = 0;
+  friend bool operator==(const PoolConfig&, const PoolConfig&) = default;
 };
 
 // One lease: the first address of the leased prefix and its length (32 or
@@ -126,6 +127,10 @@ class AddressPool {
   bool contains(const IpAddress& address) const;
 
   PoolStats stats() const;
+  // Every current lease with its owner, in address order.
+  std::vector<std::pair<uint64_t, Lease>> leases() const;
+  // What the pool was created from (a reload compares it).
+  const PoolConfig& config() const { return config_; }
   const std::string& name() const { return name_; }
   shared::IpFamily family() const { return base_.family(); }
   uint8_t lease_prefix_length() const { return lease_length_; }
@@ -138,6 +143,7 @@ class AddressPool {
   Lease take(uint32_t slot, uint64_t owner);
 
   std::string name_;
+  PoolConfig config_;
   IpAddress base_;           // first address of slot 0
   uint8_t lease_length_ = 32;
   unsigned host_bits_ = 0;   // address bits inside one slot (0, or 64 for /64 leases)

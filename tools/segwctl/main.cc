@@ -186,6 +186,59 @@ void print_list(const json& body) {
   table.print();
 }
 
+// "/32"
+std::string prefix_text(const json& length) {
+  std::string out("/");
+  out.append(text(length));
+  return out;
+}
+
+void print_pools(const json& body) {
+  Table table({"POOL", "FAMILY", "RANGE", "LEASE", "SIZE", "IN USE", "NEVER USED", "EXCLUDED"});
+  for (const auto& pool : body.value("pools", json::array()))
+    table.add({text(pool["name"]), text(pool["family"]), text(pool["range"]), prefix_text(pool["lease_prefix_length"]),
+               text(pool["size"]), text(pool["in_use"]), text(pool["never_used"]), text(pool["excluded"])});
+  table.print();
+}
+
+void print_pool(const json& pool) {
+  json list;
+  list["pools"] = json::array({pool});
+  print_pools(list);
+  std::printf("\n");
+  Table table({"ADDRESS", "IKE SA", "PEER"});
+  for (const auto& lease : pool.value("leases", json::array()))
+    table.add({text(lease["address"]).append(prefix_text(lease["prefix_length"])), text(lease["ike_sa"]),
+               lease.value("peer_id", "").empty() ? "-" : text(lease["peer_id"])});
+  table.print();
+}
+
+void print_dataplane(const json& body) {
+  std::printf("data plane %s; figures %s ms old\n\n", body.value("alive", false) ? "alive" : "NOT alive",
+              text(body.value("refreshed_age_ms", json())).c_str());
+  Table ports({"PORT", "RX PACKETS", "RX PPS", "TX PACKETS", "TX PPS", "RX MISSED", "RX ERRORS", "TX ERRORS"});
+  for (const auto& p : body.value("ports", json::array()))
+    ports.add({text(p["name"]), text(p["rx_packets"]), text(p["rx_packets_per_second"]), text(p["tx_packets"]),
+               text(p["tx_packets_per_second"]), text(p["rx_missed"]), text(p["rx_errors"]), text(p["tx_errors"])});
+  ports.print();
+  std::printf("\n");
+  Table workers({"WORKER", "LCORE", "RX PACKETS", "RX PPS", "DECAPSULATED", "ENCAPSULATED", "DROPS"});
+  for (const auto& w : body.value("workers", json::array()))
+    workers.add({text(w["index"]), text(w["lcore"]), text(w["rx_packets"]), text(w["rx_packets_per_second"]),
+                 text(w["decapsulated"]), text(w["encapsulated"]), text(w["drops"])});
+  workers.print();
+  std::printf("\n");
+  Table queues({"QUEUE", "DEPTH", "CAPACITY"});
+  for (const auto& q : body.value("queues", json::array()))
+    queues.add({text(q["name"]), text(q["depth"]), text(q["capacity"])});
+  queues.print();
+  std::printf("\n");
+  Table drops({"DROP REASON", "PACKETS"});
+  for (const auto& [reason, packets] : body.value("drops", json::object()).items())
+    if (packets.is_number() && packets.get<uint64_t>() > 0) drops.add({reason, text(packets)});
+  drops.print();
+}
+
 void print_sa(const json& sa) {
   Table fields({"IKE SA", text(sa["id"])});
   auto field = [&](const char* name, const std::string& value) { fields.add({name, value}); };
@@ -327,6 +380,9 @@ const char* kUsage =
     "  terminate ID                 delete the IKE SA (and its child SAs)\n"
     "  rekey ID [--child]           rekey the IKE SA (or its first child SA)\n"
     "  move ID ADDRESS PORT         put the IKE SA and its child SAs on a new peer address/port\n"
+    "  pools [NAME]                 address pools (size, in use); with NAME that pool's leases\n"
+    "  dataplane                    the data plane's ports, workers, drops and queue depths\n"
+    "  reload                       re-read the configuration file (validated first; tunnels stay up)\n"
     "  stats                        the engine's counters and gauges\n"
     "  watch                        follow the event stream, one line per event, until Ctrl-C\n"
     "\n";
@@ -447,6 +503,26 @@ int main(int argc, char** argv) {
     json body = api.call("POST", "/v1/ike-sas/" + percent_encode(args[0]) + "/move", request.dump());
     if (!options.json_output)
       std::printf("IKE SA %s: now at %s\n", args[0].c_str(), endpoint_text(body.value("remote", json())).c_str());
+  } else if (command == "pools") {
+    if (args.size() > 1) return usage("pools takes at most a pool name");
+    if (args.empty()) {
+      json body = api.call("GET", "/v1/pools");
+      if (!options.json_output) print_pools(body);
+    } else {
+      json body = api.call("GET", "/v1/pools/" + percent_encode(args[0]));
+      if (!options.json_output) print_pool(body);
+    }
+  } else if (command == "dataplane") {
+    if (!want_args(0)) return usage("dataplane takes no arguments");
+    json body = api.call("GET", "/v1/dataplane");
+    if (!options.json_output) print_dataplane(body);
+  } else if (command == "reload") {
+    if (!want_args(0)) return usage("reload takes no arguments");
+    json body = api.call("POST", "/v1/config/reload", "{}");
+    if (!options.json_output)
+      std::printf("configuration reloaded: %s profile(s), %s pool(s) (%s rebuilt), %s secret(s); %s IKE SA(s) kept\n",
+                  text(body["profiles"]).c_str(), text(body["pools"]).c_str(), text(body["pools_rebuilt"]).c_str(),
+                  text(body["secrets"]).c_str(), text(body["ike_sas"]).c_str());
   } else if (command == "stats") {
     if (!want_args(0)) return usage("stats takes no arguments");
     json body = api.call("GET", "/v1/stats");

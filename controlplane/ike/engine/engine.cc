@@ -100,7 +100,7 @@ EngineOptions EngineOptions::from(const config::DaemonSection& daemon) {
 
 Engine::Impl::Impl(const config::ControlPlaneConfig& config, const EngineOptions& options,
                    dp_link::IkeTransport& transport, dp_link::SaInstaller& installer, Clock clock)
-    : config_(config),
+    : config_(&config),
       options_(options),
       transport_(transport),
       installer_(installer),
@@ -111,77 +111,88 @@ shared::Status Engine::Impl::load() {
   if (!secret) return shared::make_error(secret.error());
   cookie_secret_ = std::move(*secret);
 
-  for (const auto& section : config_.pools) {
+  for (const auto& section : config_->pools) {
     auto pool = policy::AddressPool::create(section.pool);
     if (!pool) return shared::make_error("pool " + section.pool.name + ": " + pool.error());
     pools_.emplace(section.pool.name, std::move(*pool));
   }
-  for (const auto& section : config_.profiles) {
-    auto profile = std::make_unique<RuntimeProfile>();
-    profile->section = &section;
-    std::string where = "profile " + section.name + ": ";
-    auto ike = policy::ProposalPolicy::parse(ProtocolId::kIke, section.ike_proposals);
-    if (!ike) return shared::make_error(where + "ike_proposals: " + ike.error());
-    auto esp = policy::ProposalPolicy::parse(ProtocolId::kEsp, section.esp_proposals);
-    if (!esp) return shared::make_error(where + "esp_proposals: " + esp.error());
-    for (const auto& spec : esp->proposals())
-      if (!data_plane_runs(spec))
-        return shared::make_error(where + "esp_proposals: " + policy::to_string(spec) +
-                                  ": segw-dataplane runs AES-GCM-16 128/256 and AES-CBC "
-                                  "128/256 with HMAC-SHA1-96 or HMAC-SHA2-256-128 only");
-    profile->ike = std::move(*ike);
-    profile->esp = std::move(*esp);
-    if (section.local_auth == config::AuthKind::kPublicKey) {
-      auto cert = crypto::Certificate::load_pem_file(section.certificate_file);
-      if (!cert) return shared::make_error(where + "certificate_file: " + cert.error());
-      auto key = crypto::PrivateKey::load_pem_file(section.private_key_file);
-      if (!key) return shared::make_error(where + "private_key_file: " + key.error());
-      profile->certificate = std::move(*cert);
-      profile->private_key = std::move(*key);
-    }
-    if (section.remote_auth == config::AuthKind::kPublicKey) {
-      auto store = crypto::CertificateStore::create();
-      if (!store) return shared::make_error(where + store.error());
-      for (const auto& file : section.ca_files) {
-        auto added = store->add_ca_file(file);
-        if (!added) return shared::make_error(where + "ca_files: " + added.error());
-        auto cas = crypto::Certificate::load_pem_file_all(file);
-        if (!cas) return shared::make_error(where + "ca_files: " + cas.error());
-        for (const auto& ca : *cas) {
-          // CERTREQ names a CA by the SHA-1 of its SubjectPublicKeyInfo
-          // (RFC 7296 3.7).
-          unsigned char* der = nullptr;
-          int length = i2d_PUBKEY(ca.public_key(), &der);
-          if (length <= 0) continue;
-          unsigned char hash[20];
-          unsigned int hash_length = 0;
-          EVP_Digest(der, size_t(length), hash, &hash_length, EVP_sha1(), nullptr);
-          OPENSSL_free(der);
-          profile->ca_hashes.insert(profile->ca_hashes.end(), hash, hash + hash_length);
-        }
-      }
-      profile->cas = std::move(*store);
-    }
-    for (const auto& name : section.pools) {
-      auto it = pools_.find(name);
-      if (it == pools_.end()) return shared::make_error(where + "no pool " + name);
-      if (it->second.family() == shared::IpFamily::kIpv4)
-        profile->pool4 = &it->second;
-      else
-        profile->pool6 = &it->second;
-    }
-    for (const auto& subnet : section.local_subnets)
-      profile->local_ts.push_back(shared::TrafficSelector::from_prefix(subnet));
-    if (profile->local_ts.empty()) {
-      profile->local_ts.push_back(to_shared(make_any_selector(shared::IpFamily::kIpv4)));
-      profile->local_ts.push_back(to_shared(make_any_selector(shared::IpFamily::kIpv6)));
-    }
-    profile->local_id.type = section.local_id.type;
-    profile->local_id.data = section.local_id.data;
-    profiles_.push_back(std::move(profile));
+  auto pool_named = [this](const std::string& name) -> policy::AddressPool* {
+    auto it = pools_.find(name);
+    return it == pools_.end() ? nullptr : &it->second;
+  };
+  for (const auto& section : config_->profiles) {
+    auto profile = build_profile(section, pool_named);
+    if (!profile) return shared::make_error(profile.error());
+    profiles_.push_back(std::move(*profile));
   }
   if (profiles_.empty()) return shared::make_error("no profile");
   return {};
+}
+
+shared::Result<std::unique_ptr<RuntimeProfile>> Engine::Impl::build_profile(
+    const config::ProfileSection& section, const std::function<policy::AddressPool*(const std::string&)>& pool_named) {
+  auto profile = std::make_unique<RuntimeProfile>();
+  profile->section = &section;
+  std::string where = "profile " + section.name + ": ";
+  auto ike = policy::ProposalPolicy::parse(ProtocolId::kIke, section.ike_proposals);
+  if (!ike) return shared::make_error(where + "ike_proposals: " + ike.error());
+  auto esp = policy::ProposalPolicy::parse(ProtocolId::kEsp, section.esp_proposals);
+  if (!esp) return shared::make_error(where + "esp_proposals: " + esp.error());
+  for (const auto& spec : esp->proposals())
+    if (!data_plane_runs(spec))
+      return shared::make_error(where + "esp_proposals: " + policy::to_string(spec) +
+                                ": segw-dataplane runs AES-GCM-16 128/256 and AES-CBC "
+                                "128/256 with HMAC-SHA1-96 or HMAC-SHA2-256-128 only");
+  profile->ike = std::move(*ike);
+  profile->esp = std::move(*esp);
+  if (section.local_auth == config::AuthKind::kPublicKey) {
+    auto cert = crypto::Certificate::load_pem_file(section.certificate_file);
+    if (!cert) return shared::make_error(where + "certificate_file: " + cert.error());
+    auto key = crypto::PrivateKey::load_pem_file(section.private_key_file);
+    if (!key) return shared::make_error(where + "private_key_file: " + key.error());
+    profile->certificate = std::move(*cert);
+    profile->private_key = std::move(*key);
+  }
+  if (section.remote_auth == config::AuthKind::kPublicKey) {
+    auto store = crypto::CertificateStore::create();
+    if (!store) return shared::make_error(where + store.error());
+    for (const auto& file : section.ca_files) {
+      auto added = store->add_ca_file(file);
+      if (!added) return shared::make_error(where + "ca_files: " + added.error());
+      auto cas = crypto::Certificate::load_pem_file_all(file);
+      if (!cas) return shared::make_error(where + "ca_files: " + cas.error());
+      for (const auto& ca : *cas) {
+        // CERTREQ names a CA by the SHA-1 of its SubjectPublicKeyInfo
+        // (RFC 7296 3.7).
+        unsigned char* der = nullptr;
+        int length = i2d_PUBKEY(ca.public_key(), &der);
+        if (length <= 0) continue;
+        unsigned char hash[20];
+        unsigned int hash_length = 0;
+        EVP_Digest(der, size_t(length), hash, &hash_length, EVP_sha1(), nullptr);
+        OPENSSL_free(der);
+        profile->ca_hashes.insert(profile->ca_hashes.end(), hash, hash + hash_length);
+      }
+    }
+    profile->cas = std::move(*store);
+  }
+  for (const auto& name : section.pools) {
+    policy::AddressPool* pool = pool_named(name);
+    if (pool == nullptr) return shared::make_error(where + "no pool " + name);
+    if (pool->family() == shared::IpFamily::kIpv4)
+      profile->pool4 = pool;
+    else
+      profile->pool6 = pool;
+  }
+  for (const auto& subnet : section.local_subnets)
+    profile->local_ts.push_back(shared::TrafficSelector::from_prefix(subnet));
+  if (profile->local_ts.empty()) {
+    profile->local_ts.push_back(to_shared(make_any_selector(shared::IpFamily::kIpv4)));
+    profile->local_ts.push_back(to_shared(make_any_selector(shared::IpFamily::kIpv6)));
+  }
+  profile->local_id.type = section.local_id.type;
+  profile->local_id.data = section.local_id.data;
+  return profile;
 }
 
 RuntimeProfile* Engine::Impl::init_profile(const shared::IpAddress& local) {
@@ -200,7 +211,7 @@ RuntimeProfile* Engine::Impl::profile_named(const std::string& name) {
 }
 
 RuntimeProfile* Engine::Impl::profile_for(const IdPayload& id) {
-  const config::ProfileSection* section = config_.find_profile(id.type, id.data);
+  const config::ProfileSection* section = config_->find_profile(id.type, id.data);
   if (section == nullptr) return nullptr;
   for (auto& profile : profiles_)
     if (profile->section == section) return profile.get();

@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "controlplane/config/controlplane_config.h"
@@ -81,6 +82,33 @@ struct ChildSaInfo {
   bool installed = false;
   uint64_t established_ns = 0;
   uint64_t rekey_at_ns = 0;   // 0: not scheduled by us
+};
+
+// An address pool as the engine has it (GET /v1/pools).
+struct PoolInfo {
+  std::string name;
+  std::string range;                 // as configured
+  shared::IpFamily family = shared::IpFamily::kIpv4;
+  uint8_t lease_prefix_length = 32;  // of one lease
+  policy::PoolStats stats;
+};
+
+// One lease of a pool and the IKE SA holding it (GET /v1/pools/{name}).
+struct LeaseInfo {
+  shared::IpAddress address;
+  uint8_t prefix_length = 32;
+  uint64_t ike_sa = 0;   // 0: no live IKE SA holds it (cannot happen; shown rather than hidden)
+  std::string peer_id;
+};
+
+// What a configuration reload changed (Engine::reload).
+struct ReloadReport {
+  size_t profiles = 0;         // in the new configuration
+  size_t secrets = 0;
+  size_t pools = 0;
+  size_t pools_rebuilt = 0;    // changed pools (not new ones), their leases carried over
+  size_t ike_sas = 0;          // IKE SAs kept (all of them)
+  size_t ike_sas_on_retired_profiles = 0;  // their profile is gone: they keep its old policy
 };
 
 struct IkeSaInfo {
@@ -289,6 +317,20 @@ class Engine {
   // authenticated answer arrives there. Errors: unknown id, MOBIKE not
   // negotiated, a request already outstanding.
   shared::Status update_local_address(uint64_t ike_sa_id, const OuterEndpoint& new_local);
+
+  // Address pools, and the leases of one (nullopt: no such pool).
+  std::vector<PoolInfo> pools() const;
+  std::optional<std::vector<LeaseInfo>> pool_leases(std::string_view name) const;
+
+  // Applies a new configuration without touching any established tunnel:
+  // new IKE SAs use the new profiles, secrets and pools; existing IKE SAs
+  // follow their profile by name (rekeys, liveness and remap policy from
+  // then on) or keep the old one when it is gone. A changed pool is rebuilt
+  // with every current lease carried over. Refused, with nothing changed:
+  // a changed [controlplane] section (restart for that), a profile that
+  // does not load, a removed pool with leases, a changed pool that cannot
+  // keep every current lease at its address.
+  shared::Result<ReloadReport> reload(std::shared_ptr<const config::ControlPlaneConfig> config);
 
   std::vector<IkeSaInfo> ike_sas() const;
   // How many IKE SAs the engine holds, in any state (without copying them).

@@ -314,7 +314,7 @@ shared::Status Engine::Impl::verify_peer_auth(IkeSa& sa, const IdPayload& peer_i
   if (section.remote_auth == config::AuthKind::kPsk) {
     if (auth->method != AuthMethod::kSharedKeyMic)
       return shared::make_error("peer used " + to_string(auth->method) + ", profile wants psk");
-    const auto* secret = config_.find_secret(peer_id.type, peer_id.data);
+    const auto* secret = config_->find_secret(peer_id.type, peer_id.data);
     if (secret == nullptr) return shared::make_error("no PSK for " + id_text(peer_id));
     return crypto::verify_psk_auth(sa.prf, secret->psk.span(), *signed_octets, auth->data);
   }
@@ -351,8 +351,8 @@ shared::Result<std::vector<Payload>> Engine::Impl::own_auth_payloads(IkeSa& sa, 
     // The PSK shared with this peer: the secret for its identity (what
     // strongSwan's "secrets" with both ids amounts to), else ours.
     const config::SecretSection* secret = nullptr;
-    if (!sa.peer_id.data.empty()) secret = config_.find_secret(sa.peer_id.type, sa.peer_id.data);
-    if (secret == nullptr) secret = config_.find_secret(profile.local_id.type, profile.local_id.data);
+    if (!sa.peer_id.data.empty()) secret = config_->find_secret(sa.peer_id.type, sa.peer_id.data);
+    if (secret == nullptr) secret = config_->find_secret(profile.local_id.type, profile.local_id.data);
     if (secret == nullptr) return shared::make_error("no PSK for our identity");
     auto auth = crypto::compute_psk_auth(sa.prf, secret->psk.span(), *signed_octets);
     if (!auth) return shared::make_error(auth.error());

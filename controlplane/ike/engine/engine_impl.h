@@ -201,6 +201,9 @@ class Engine::Impl {
   Impl(const config::ControlPlaneConfig& config, const EngineOptions& options,
        dp_link::IkeTransport& transport, dp_link::SaInstaller& installer, Clock clock);
   shared::Status load();
+  std::vector<PoolInfo> pools() const;
+  std::optional<std::vector<LeaseInfo>> pool_leases(std::string_view name) const;
+  shared::Result<ReloadReport> reload(std::shared_ptr<const config::ControlPlaneConfig> config);
 
   void handle_datagram(const dp_link::IkeDatagram& datagram);
   void poll();
@@ -334,6 +337,9 @@ class Engine::Impl {
   void emit(EngineEventKind kind, const IkeSa& sa, const std::string& detail);
   IkeSa* find(uint64_t id);
   const IkeSa* find(uint64_t id) const;
+  // A [profile] made ready, its pools found by `pool_named`.
+  shared::Result<std::unique_ptr<RuntimeProfile>> build_profile(
+      const config::ProfileSection& section, const std::function<policy::AddressPool*(const std::string&)>& pool_named);
   RuntimeProfile* init_profile(const shared::IpAddress& local);
   RuntimeProfile* profile_named(const std::string& name);
   RuntimeProfile* profile_for(const IdPayload& id);
@@ -342,7 +348,11 @@ class Engine::Impl {
   IkeSaInfo info_of(const IkeSa& sa) const;
   uint64_t now() const { return clock_(); }
 
-  const config::ControlPlaneConfig& config_;
+  // The configuration in force: the one given at creation, then the last
+  // reloaded one. Reloaded ones are kept for the life of the engine:
+  // retired profiles point into them (reloads are rare and small).
+  const config::ControlPlaneConfig* config_;
+  std::vector<std::shared_ptr<const config::ControlPlaneConfig>> reloaded_configs_;
   EngineOptions options_;
   dp_link::IkeTransport& transport_;
   dp_link::SaInstaller& installer_;
@@ -351,6 +361,8 @@ class Engine::Impl {
   EngineStats stats_;
 
   std::vector<std::unique_ptr<RuntimeProfile>> profiles_;
+  // Profiles a reload removed while IKE SAs still used them.
+  std::vector<std::unique_ptr<RuntimeProfile>> retired_profiles_;
   std::map<std::string, policy::AddressPool, std::less<>> pools_;
   std::vector<uint8_t> cookie_secret_;
 

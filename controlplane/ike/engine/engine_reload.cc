@@ -1,0 +1,153 @@
+// Address pools as the REST API shows them, and configuration reload: new
+// policy for new IKE SAs, established tunnels untouched (engine.h).
+#include <algorithm>
+#include <unordered_map>
+
+#include "controlplane/ike/engine/engine_impl.h"
+
+namespace segw::cp::ike {
+
+std::vector<PoolInfo> Engine::Impl::pools() const {
+  std::vector<PoolInfo> out;
+  for (const auto& [name, pool] : pools_)
+    out.push_back({name, pool.config().range, pool.family(), pool.lease_prefix_length(), pool.stats()});
+  return out;
+}
+
+std::optional<std::vector<LeaseInfo>> Engine::Impl::pool_leases(std::string_view name) const {
+  auto it = pools_.find(name);
+  if (it == pools_.end()) return std::nullopt;
+  // Lease owners are IKE SAs' lease_owner (kept across IKE rekeys): the live
+  // (not rekeyed) IKE SA of each owner holds the lease.
+  std::unordered_map<uint64_t, const IkeSa*> holders;
+  for (const auto& [id, sa] : sas_)
+    if (!sa->rekeyed && sa->state != IkeSaState::kClosed) holders[sa->lease_owner] = sa.get();
+  std::vector<LeaseInfo> out;
+  for (const auto& [owner, lease] : it->second.leases()) {
+    LeaseInfo info{lease.address, lease.prefix_length, 0, {}};
+    if (auto holder = holders.find(owner); holder != holders.end()) {
+      info.ike_sa = holder->second->id;
+      info.peer_id = holder->second->peer_id_text;
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+shared::Result<ReloadReport> Engine::Impl::reload(std::shared_ptr<const config::ControlPlaneConfig> next) {
+  using shared::make_error;
+  if (!next) return make_error("no configuration");
+  if (!(next->daemon == config_->daemon))
+    return make_error("the [controlplane] section changed: restart segw-controlplane to apply it "
+                      "(transport, channel, engine limits, log level and API settings are fixed at start)");
+
+  // 1. Pools. An unchanged pool stays as it is (same object: the profiles
+  // and IKE SAs that point at it keep working); a changed one is built anew
+  // and must take every current lease back at the same address.
+  std::map<std::string, policy::AddressPool, std::less<>> rebuilt;
+  size_t changed = 0;
+  for (const auto& section : next->pools) {
+    auto old = pools_.find(section.pool.name);
+    if (old != pools_.end() && old->second.config() == section.pool) continue;
+    auto pool = policy::AddressPool::create(section.pool);
+    if (!pool) return make_error("pool " + section.pool.name + ": " + pool.error());
+    if (old != pools_.end()) {
+      ++changed;
+      for (const auto& [owner, lease] : old->second.leases()) {
+        auto again = pool->lease(owner, lease.address);
+        if (!again || !(*again == lease))
+          return make_error("pool " + section.pool.name + ": the lease of " + lease.address.to_string() +
+                            " (in use) does not fit the new range, exclusions or lease length");
+      }
+    }
+    rebuilt.emplace(section.pool.name, std::move(*pool));
+  }
+  for (const auto& entry : pools_) {
+    const std::string& name = entry.first;
+    bool kept = std::any_of(next->pools.begin(), next->pools.end(),
+                            [&name](const config::PoolSection& s) { return s.pool.name == name; });
+    if (!kept && entry.second.stats().in_use > 0)
+      return make_error("pool " + name + " is gone from the configuration but " +
+                        std::to_string(entry.second.stats().in_use) + " of its leases are in use");
+  }
+  auto staged_pool = [&](const std::string& name) -> policy::AddressPool* {
+    if (auto it = rebuilt.find(name); it != rebuilt.end()) return &it->second;
+    bool configured = std::any_of(next->pools.begin(), next->pools.end(),
+                                  [&](const config::PoolSection& s) { return s.pool.name == name; });
+    if (auto it = pools_.find(name); configured && it != pools_.end()) return &it->second;
+    return nullptr;
+  };
+
+  // 2. Profiles, against the staged pools (their addresses do not change
+  // when the map nodes move over below).
+  std::vector<std::unique_ptr<RuntimeProfile>> profiles;
+  for (const auto& section : next->profiles) {
+    auto profile = build_profile(section, staged_pool);
+    if (!profile) return make_error(profile.error());
+    profiles.push_back(std::move(*profile));
+  }
+  if (profiles.empty()) return make_error("no profile");
+
+  // 3. Commit: nothing below can fail.
+  ReloadReport report;
+  report.pools_rebuilt = changed;
+  std::map<std::string, policy::AddressPool, std::less<>> pools;
+  for (const auto& section : next->pools) {
+    const std::string& name = section.pool.name;
+    auto node = rebuilt.count(name) ? rebuilt.extract(name) : pools_.extract(name);
+    pools.insert(std::move(node));
+  }
+  auto pool_in = [&pools](const std::string& name) -> policy::AddressPool* {
+    auto it = pools.find(name);
+    return it == pools.end() ? nullptr : &it->second;
+  };
+  auto profile_named_in = [&profiles](const std::string& name) -> RuntimeProfile* {
+    for (auto& profile : profiles)
+      if (profile->section->name == name) return profile.get();
+    return nullptr;
+  };
+  // Old profiles still in use by an IKE SA whose profile name is gone are
+  // retired (kept); their pools are re-found by name (a gone pool had no
+  // lease, so they lose nothing).
+  std::vector<std::unique_ptr<RuntimeProfile>> old_profiles = std::move(profiles_);
+  for (auto& retired : retired_profiles_) old_profiles.push_back(std::move(retired));
+  retired_profiles_.clear();
+  std::unordered_map<RuntimeProfile*, bool> still_used;
+  for (auto& [id, sa] : sas_) {
+    if (sa->profile == nullptr) continue;
+    if (RuntimeProfile* fresh = profile_named_in(sa->profile->section->name)) {
+      sa->profile = fresh;
+    } else {
+      still_used[sa->profile] = true;
+      ++report.ike_sas_on_retired_profiles;
+    }
+  }
+  for (auto& profile : old_profiles) {
+    if (!still_used.count(profile.get())) continue;
+    auto pool_of = [&](policy::AddressPool* pool) { return pool ? pool_in(pool->name()) : nullptr; };
+    profile->pool4 = pool_of(profile->pool4);
+    profile->pool6 = pool_of(profile->pool6);
+    retired_profiles_.push_back(std::move(profile));
+  }
+  old_profiles.clear();
+  pools_ = std::move(pools);
+  profiles_ = std::move(profiles);
+  reloaded_configs_.push_back(next);
+  config_ = next.get();
+
+  report.profiles = profiles_.size();
+  report.secrets = config_->secrets.size();
+  report.pools = pools_.size();
+  report.ike_sas = sas_.size();
+  return report;
+}
+
+std::vector<PoolInfo> Engine::pools() const { return impl_->pools(); }
+std::optional<std::vector<LeaseInfo>> Engine::pool_leases(std::string_view name) const {
+  return impl_->pool_leases(name);
+}
+shared::Result<ReloadReport> Engine::reload(std::shared_ptr<const config::ControlPlaneConfig> config) {
+  return impl_->reload(std::move(config));
+}
+
+}  // namespace segw::cp::ike
