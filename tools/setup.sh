@@ -14,7 +14,7 @@ packages=(
   libdpdk-dev dpdk dpdk-dev libipsec-mb-dev
   libboost-program-options-dev libboost-dev libcpp-httplib-dev nlohmann-json3-dev curl
   libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev libssl-dev
-  python3-scapy tshark tcpreplay tcpdump iproute2 procps
+  python3-scapy python3-jsonschema python3-yaml ethtool tshark tcpreplay tcpdump iproute2 procps
   spin
   charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
   iptables conntrack iputils-ping openssl
