@@ -440,6 +440,146 @@ TEST(EngineTest, ExhaustedPoolAnswersInternalAddressFailureAndInstallsNothing) {
   EXPECT_EQ(third_info->internal_ip4->to_string(), "10.64.0.5");
 }
 
+// Pools and leases as the REST API shows them, and configuration reload:
+// every refusal changes nothing; an accepted reload keeps the tunnel, its
+// lease and its traffic-carrying child SAs, and new IKE SAs get the new
+// policy (here: a rebuilt, wider pool and a new pool list).
+std::shared_ptr<const config::ControlPlaneConfig> reparsed(const std::string& text) {
+  auto parsed = config::parse_controlplane_config(text, "reloaded.conf");
+  EXPECT_TRUE(parsed.ok()) << parsed.error();
+  return std::make_shared<const config::ControlPlaneConfig>(std::move(*parsed));
+}
+
+TEST(EngineTest, PoolsShowTheirLeasesAndAReloadKeepsTunnelsAndLeases) {
+  Network net;
+  std::string base = gateway_config();
+  Node& gateway = net.add("gateway", ip("198.51.100.1"), base);
+  Node& device = net.add("device1", ip("203.0.113.10"), device_config("dev1.fap.example"));
+  auto id = device.engine->initiate(to_gateway(net, 1));
+  ASSERT_TRUE(id.ok());
+  net.run();
+  uint64_t gateway_sa = only_sa(gateway);
+  auto before = gateway.engine->ike_sa(gateway_sa);
+  ASSERT_TRUE(before && before->internal_ip4);
+  std::string address = before->internal_ip4->to_string();
+  auto v4 = [&gateway] {
+    for (auto& pool : gateway.engine->pools())
+      if (pool.name == "v4") return pool;
+    ADD_FAILURE() << "no pool v4";
+    return PoolInfo{};
+  };
+
+  auto pools = gateway.engine->pools();
+  ASSERT_EQ(pools.size(), 2u);
+  EXPECT_EQ(pools[0].name, "v4");
+  EXPECT_EQ(pools[0].range, "10.64.0.0/24");
+  EXPECT_EQ(pools[0].stats.in_use, 1u);
+  auto leases = gateway.engine->pool_leases("v4");
+  ASSERT_TRUE(leases);
+  ASSERT_EQ(leases->size(), 1u);
+  EXPECT_EQ((*leases)[0].address.to_string(), address);
+  EXPECT_EQ((*leases)[0].ike_sa, gateway_sa);
+  EXPECT_EQ((*leases)[0].peer_id, before->peer_id);
+  EXPECT_FALSE(gateway.engine->pool_leases("nope"));
+
+  auto unchanged = [&] {
+    auto sa = gateway.engine->ike_sa(gateway_sa);
+    ASSERT_TRUE(sa);
+    EXPECT_EQ(sa->state, IkeSaState::kEstablished);
+    EXPECT_EQ(v4().range, "10.64.0.0/24");
+    EXPECT_EQ(v4().stats.in_use, 1u);
+  };
+  // Refused: [controlplane] changed.
+  std::string daemon_changed = base;
+  daemon_changed.replace(daemon_changed.find("listen = 198.51.100.1"), 21, "listen = 198.51.100.9");
+  auto refused = gateway.engine->reload(reparsed(daemon_changed));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().find("[controlplane]"), std::string::npos) << refused.error();
+  unchanged();
+  // Refused: the pool with the lease is gone.
+  std::string pool_gone = base;
+  pool_gone.replace(pool_gone.find("[pool v4]\nrange = 10.64.0.0/24"), 30, "[pool w4]\nrange = 10.64.0.0/24");
+  pool_gone.replace(pool_gone.find("pools = v4, v6"), 14, "pools = w4, v6");
+  refused = gateway.engine->reload(reparsed(pool_gone));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().find("pool v4 is gone"), std::string::npos) << refused.error();
+  unchanged();
+  // Refused: the pool shrinks away from the lease.
+  std::string shrunk = base;
+  shrunk.replace(shrunk.find("range = 10.64.0.0/24"), 20, "range = 10.64.0.200-10.64.0.210");
+  refused = gateway.engine->reload(reparsed(shrunk));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().find("does not fit"), std::string::npos) << refused.error();
+  unchanged();
+
+  // Accepted: a wider pool (rebuilt, the lease carried over) and a new one.
+  std::string wider = base;
+  wider.replace(wider.find("range = 10.64.0.0/24"), 20, "range = 10.64.0.0/23");
+  wider += "\n[pool spare]\nrange = 10.99.0.0/24\n";
+  size_t installs = gateway.installer.installed().size();
+  auto report = gateway.engine->reload(reparsed(wider));
+  ASSERT_TRUE(report.ok()) << report.error();
+  EXPECT_EQ(report->pools, 3u);
+  EXPECT_EQ(report->pools_rebuilt, 1u);
+  EXPECT_EQ(report->ike_sas, 1u);
+  auto after = gateway.engine->ike_sa(gateway_sa);
+  ASSERT_TRUE(after && after->internal_ip4);
+  EXPECT_EQ(after->state, IkeSaState::kEstablished);
+  EXPECT_EQ(after->internal_ip4->to_string(), address);
+  EXPECT_EQ(gateway.installer.installed().size(), installs);  // nothing removed or re-pushed
+  leases = gateway.engine->pool_leases("v4");
+  ASSERT_TRUE(leases && leases->size() == 1u);
+  EXPECT_EQ((*leases)[0].address.to_string(), address);
+  EXPECT_EQ(v4().range, "10.64.0.0/23");
+
+  // The tunnel still works under the new profile (a child rekey), and a new
+  // device gets another address from the rebuilt pool.
+  ASSERT_TRUE(gateway.engine->rekey_child(gateway_sa).ok());
+  net.run();
+  EXPECT_EQ(gateway.engine->ike_sa(gateway_sa)->children.size(), 1u);
+  Node& second = net.add("device2", ip("203.0.113.11"), device_config("dev2.fap.example"));
+  auto id2 = second.engine->initiate(to_gateway(net, 2));
+  ASSERT_TRUE(id2.ok());
+  net.run();
+  auto second_info = second.engine->ike_sa(*id2);
+  ASSERT_TRUE(second_info && second_info->internal_ip4);
+  EXPECT_NE(second_info->internal_ip4->to_string(), address);
+  EXPECT_EQ(v4().stats.in_use, 2u);
+  // The first device leaves: its lease goes back to the rebuilt pool.
+  ASSERT_TRUE(device.engine->terminate(*id).ok());
+  net.run();
+  EXPECT_EQ(v4().stats.in_use, 1u);
+}
+
+TEST(EngineTest, AnIkeSaWhoseProfileAReloadRemovedKeepsItsOldPolicyAndReleasesItsLease) {
+  Network net;
+  std::string base = gateway_config();
+  Node& gateway = net.add("gateway", ip("198.51.100.1"), base);
+  Node& device = net.add("device1", ip("203.0.113.10"), device_config("dev1.fap.example"));
+  auto id = device.engine->initiate(to_gateway(net, 1));
+  ASSERT_TRUE(id.ok());
+  net.run();
+  uint64_t gateway_sa = only_sa(gateway);
+  std::string renamed = base;
+  renamed.replace(renamed.find("[profile fap]"), 13, "[profile femto]");
+  auto report = gateway.engine->reload(reparsed(renamed));
+  ASSERT_TRUE(report.ok()) << report.error();
+  EXPECT_EQ(report->ike_sas_on_retired_profiles, 1u);
+  auto sa = gateway.engine->ike_sa(gateway_sa);
+  ASSERT_TRUE(sa);
+  EXPECT_EQ(sa->profile, "fap");
+  // It still rekeys, and a second reload keeps the retired profile alive.
+  ASSERT_TRUE(gateway.engine->rekey_child(gateway_sa).ok());
+  net.run();
+  EXPECT_EQ(gateway.engine->ike_sa(gateway_sa)->children.size(), 1u);
+  ASSERT_TRUE(gateway.engine->reload(reparsed(renamed)).ok());
+  ASSERT_TRUE(device.engine->terminate(*id).ok());
+  net.run();
+  auto leases = gateway.engine->pool_leases("v4");
+  ASSERT_TRUE(leases);
+  EXPECT_TRUE(leases->empty());
+}
+
 TEST(EngineTest, InitialContactReplacesTheIkeSaOfARebootedDevice) {
   Network net;
   Node& gateway = net.add("gateway", ip("198.51.100.1"), gateway_config());
