@@ -14,6 +14,9 @@
 # daemon must have answered no 5xx and dropped no connection, still be
 # healthy, and its IKE SA count agree between list, stats and metrics and
 # with the IKE SAs that should be left.
+# Last, a second daemon attached to a segw-dataplane on net_null vdevs
+# (packets flowing) serves GET /v1/dataplane and the data-plane metrics,
+# checked against the spec, under 4 threads, and for moving figures.
 # Usage: openapi.sh BUILD_DIR   (root)
 set -uo pipefail
 build=${1:?build dir}
@@ -100,9 +103,9 @@ check "six IKE SAs up" wait_for "$dir/gw.log" "IKE SA [0-9]+ established" 6 10
 
 echo "-- conformance: openapi_check.py (every operation, destructive ones included)"
 # This daemon has no data plane (transport = udp): GET /v1/dataplane's 200
-# is checked by the 'demo' test, which runs segw-dataplane.
+# is checked at the end, against a second daemon with segw-dataplane.
 check "the API conforms to openapi.yaml" run_checker "$dir/check.log" \
-  --covered-elsewhere "GET /v1/dataplane: needs segw-dataplane; the demo test reads its 200"
+  --covered-elsewhere "GET /v1/dataplane: needs segw-dataplane; checked below with one"
 
 echo "-- concurrency: 8 threads on the read routes for 10 s while tunnels come and go"
 stats_before=$(authed_json /v1/stats)
@@ -168,6 +171,76 @@ check "stats: the churn's IKE SAs counted as established ($(delta ike_sas_establ
   bash -c '[ "$1" -ge "$3" ] && [ "$2" -ge "$3" ]' _ "$(delta ike_sas_established)" "$(delta ike_sas_deleted)" "$churned"
 check "no engine timeouts (503) in the whole run" [ "$(py 'd["api"]["engine_timeouts"]' <<<"$stats")" = 0 ]
 check "the daemon logged no error" bash -c '! grep -qiE "internal error|exception|assert" "$1"' _ "$dir/gw.log"
+
+echo "-- with a data plane: GET /v1/dataplane and the segw_dataplane_* metrics while packets flow"
+# segw-dataplane on net_null vdevs: the access port's RX makes packets at
+# full speed (garbage frames: every one a counted drop), the core port
+# none. A second daemon attaches to its region (transport = dataplane) and
+# serves its figures on port 8444.
+cat > "$dir/dp.conf" <<EOF2
+[dataplane]
+sa_capacity = 4096
+
+[channel]
+name = segw-oapi-$$
+directory = $dir
+counters_refresh_ms = 100
+
+[port access]
+device = net_null0
+next_hop_mac = 02:00:00:00:00:01
+address = 192.0.2.1
+
+[port core]
+device = net_null1,no-rx=1
+next_hop_mac = 02:00:00:00:00:02
+address = 10.0.0.1
+EOF2
+cat > "$dir/b.conf" <<EOF2
+[controlplane]
+transport = dataplane
+channel = segw-oapi-$$
+channel_directory = $dir
+dataplane_sa_index_bits = 12
+api_port = 8444
+api_token_file = token
+
+[secret all]
+id = %any
+psk = segw-bench-ike-psk-0123456789
+
+[profile any]
+remote_id = %any
+local_id = fqdn:gw.example
+EOF2
+cat > "$dir/dp-cases.json" <<'EOF2'
+[{"name": "data plane figures", "method": "GET", "path": "/v1/dataplane", "expect": 200,
+  "min_items": {"ports": 2, "workers": 1, "queues": 9}},
+ {"name": "metrics with the data plane", "method": "GET", "path": "/metrics", "expect": 200, "prometheus": true}]
+EOF2
+in_ns "$build/dataplane/segw-dataplane" -c "$dir/dp.conf" -- -l 0,1 --no-huge -m 512 --file-prefix "segw-oapi-$$" \
+  --log-level=error > "$dir/dp.log" 2>&1 &
+pids+=($!)
+check "segw-dataplane (net_null) is up" \
+  "$build/controlplane/tools/segwctl-dp" --channel "segw-oapi-$$" --directory "$dir" wait-ready --wait 30000
+in_ns "$daemon" -c "$dir/b.conf" >> "$dir/b.log" 2>&1 &
+pids+=($!)
+check "the second daemon serves the API on 8444" wait_for "$dir/b.log" "REST API on http://127.0.0.1:8444/v1/" 1 10
+sleep 0.5
+check "GET /v1/dataplane and /metrics conform to openapi.yaml" run_checker "$dir/dp-check.log" \
+  --server http://127.0.0.1:8444 --cases "$dir/dp-cases.json" --only "GET /v1/dataplane" --only "GET /metrics"
+check "no 5xx or connection errors while packets flow" run_checker "$dir/dp-concurrency.log" \
+  --server http://127.0.0.1:8444 --concurrency 4 --duration 4 \
+  --only "GET /v1/dataplane" --only "GET /metrics" --only "GET /v1/stats"
+dataplane=$(in_ns curl -s -m 5 -H "Authorization: Bearer $token" http://127.0.0.1:8444/v1/dataplane)
+echo "    ($(py '"access rx %d (%d/s), worker 0 rx %d, drops %d, alive %s" % (d["ports"][0]["rx_packets"], d["ports"][0]["rx_packets_per_second"], d["workers"][0]["rx_packets"], sum(d["drops"].values()), d["alive"])' <<<"$dataplane"))"
+moving=$(py 'int(d["alive"] and d["ports"][0]["rx_packets"] > 0 and d["ports"][0]["rx_packets_per_second"] > 0 and d["workers"][0]["rx_packets"] > 0 and sum(d["drops"].values()) > 0)' <<<"$dataplane")
+check "the figures move: access port and worker received, rate > 0, packets not forwarded counted as drops" [ "$moving" = 1 ]
+metrics=$(in_ns curl -s -m 5 -H "Authorization: Bearer $token" http://127.0.0.1:8444/metrics)
+check "metrics: segw_dataplane_up 1, per-port, per-worker, drops, queue depths" bash -c \
+  'grep -qx "segw_dataplane_up 1" <<<"$1" && grep -q "^segw_dataplane_port_rx_packets_total{port=\"access\"} [1-9]" <<<"$1" &&
+   grep -q "^segw_dataplane_worker_rx_packets_total{worker=\"0\",lcore=\"1\"} [1-9]" <<<"$1" &&
+   grep -q "^segw_dataplane_drops_total{reason=" <<<"$1" && grep -q "^segw_dataplane_queue_depth{queue=\"punt_ring\"}" <<<"$1"' _ "$metrics"
 
 echo "== $passed checks passed, $failed failed"
 [ "$failed" = 0 ]

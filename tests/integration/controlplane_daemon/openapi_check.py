@@ -1059,6 +1059,9 @@ def main():
     parser.add_argument("--covered-elsewhere", action="append", default=[], metavar="'METHOD PATH: WHY'",
                         help="an operation this server cannot answer with a 2xx (e.g. GET /v1/dataplane "
                              "without a data plane) whose 2xx another test checks; its error answers are still checked")
+    parser.add_argument("--only", action="append", default=[], metavar="'METHOD PATH'",
+                        help="check only these operations of the spec (cases for others are skipped): a "
+                             "server that can answer only some of them (a second daemon with a data plane)")
     parser.add_argument("--strict", action="store_true",
                         help="answers may hold only fields the spec names (additionalProperties: false where unset)")
     parser.add_argument("--concurrency", type=int, default=0, metavar="N",
@@ -1071,6 +1074,16 @@ def main():
         with open(args.token_file, encoding="utf-8") as f:
             token = f.readline().strip()
     spec = Spec(args.spec)
+    if args.only:
+        wanted = set()
+        for entry in args.only:
+            method_name, _, template_name = entry.strip().partition(" ")
+            wanted.add((template_name.strip(), method_name.strip().upper()))
+        unknown = wanted - set(spec.ops)
+        if unknown:
+            print("--only names operations the spec does not have: %s" % sorted(unknown))
+            return 2
+        spec.ops = {key: op for key, op in spec.ops.items() if key in wanted}
     client = Client(args.server, token, args.insecure, args.ca_file)
     report = Report()
 
