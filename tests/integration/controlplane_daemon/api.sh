@@ -7,7 +7,8 @@
 # 127.0.0.3, identity gw-b.example, its own API over HTTPS with a
 # self-signed certificate on 127.0.0.3:8443). Every route is exercised
 # with curl and with segwctl: health, ready, list and its filters, show,
-# stats, the event stream (segwctl watch), rekey (IKE and child), move,
+# stats, pools and leases, reload (REST, segwctl and SIGHUP; refused
+# reloads change nothing), the event stream (segwctl watch), rekey (IKE and child), move,
 # terminate, and the errors (401, 400, 404, 405). Then a missing
 # api_token_file is a configuration error with file:line, and SIGTERM
 # stops a daemon with an event client attached.
@@ -179,6 +180,35 @@ check "GET /metrics: Prometheus text with the tunnels and remaps by kind" \
 check "GET /metrics without a token: 401" bash -c '[ "$(tail -1 <<<"$1")" = 401 ]' _ "$(req GET /metrics)"
 out=$(ctl stats)
 check "segwctl stats: a table" bash -c 'grep -q "^ike_sas_established  *[0-9]" <<<"$1" && grep -q "^gauges.established  *3" <<<"$1"' _ "$out"
+
+echo "-- pools, leases, data plane, reload"
+out=$(ctl pools); rc=$?
+check "segwctl pools: a table with pool v4 and its use" \
+  bash -c '[ "$1" = 0 ] && grep -q "^POOL  *FAMILY  *RANGE" <<<"$2" && grep -qE "^v4  *ipv4  *10\.64\.0\.0/24  */32  *254  *2 " <<<"$2"' _ "$rc" "$out"
+out=$(ctl pools v4); rc=$?
+check "segwctl pools v4: its leases, each with the IKE SA and peer holding it" \
+  bash -c '[ "$1" = 0 ] && [ "$(grep -c "/32  *[0-9]*  *load.fap.example" <<<"$2")" = 2 ] && grep -q "$3/32" <<<"$2"' _ "$rc" "$out" "$inner"
+out=$(ctl pools nope 2>&1); rc=$?
+check "segwctl pools nope: exit 1, 'no pool'" bash -c '[ "$1" = 1 ] && [[ "$2" == *"no pool"* ]]' _ "$rc" "$out"
+out=$(ctl dataplane 2>&1); rc=$?
+check "segwctl dataplane without a data plane (transport = udp): exit 1, says so" \
+  bash -c '[ "$1" = 1 ] && [[ "$2" == *"no data plane"* ]]' _ "$rc" "$out"
+out=$(ctl reload); rc=$?
+check "segwctl reload (the same file): reloaded, 3 IKE SAs kept ($out)" \
+  bash -c '[ "$1" = 0 ] && [[ "$2" == *"configuration reloaded"*"3 IKE SA(s) kept"* ]]' _ "$rc" "$out"
+cp "$dir/a.conf" "$dir/a.conf.good"
+sed -i 's|^range = 10.64.0.0/24$|range = 10.64.0.200-10.64.0.210|' "$dir/a.conf"
+out=$(ctl reload 2>&1); rc=$?
+check "segwctl reload with a range that loses the leases: exit 1, refused, nothing changed" \
+  bash -c '[ "$1" = 1 ] && [[ "$2" == *"does not fit"* ]] && grep -q "10.64.0.0/24" <<<"$3"' _ "$rc" "$out" "$(ctl pools)"
+printf '[pool' >> "$dir/a.conf"
+out=$(ctl reload 2>&1); rc=$?
+check "segwctl reload of a file that does not parse: exit 1, the file:line error" \
+  bash -c '[ "$1" = 1 ] && [[ "$2" == *"a.conf:"* ]]' _ "$rc" "$out"
+cp "$dir/a.conf.good" "$dir/a.conf"
+kill -HUP "$a_pid"
+check "SIGHUP reloads too (logged)" wait_for "$dir/a.log" "SIGHUP: configuration reloaded" 1 5
+check "every reload's outcome is logged" wait_for "$dir/a.log" "reload refused" 2 5
 check "unknown route: 404" status_is 404 GET /v1/nothing
 check "PUT /v1/ike-sas/1: 405" status_is 405 PUT /v1/ike-sas/1 -d '{}'
 check "GET /v1/ike-sas/1/rekey: 405" status_is 405 GET "/v1/ike-sas/$b_id/rekey"
