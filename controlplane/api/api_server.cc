@@ -11,6 +11,7 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <charconv>
 #include <regex>
 #include <thread>
 #include <vector>
@@ -101,6 +102,11 @@ std::string sse_frame(const std::string& event, const std::string& data) {
 }
 
 }  // namespace
+
+// GET /v1/ike-sas pages: a whole fleet in one answer would be tens of MB
+// and seconds of JSON.
+constexpr uint64_t kDefaultListLimit = 1000;
+constexpr uint64_t kMaxListLimit = 10000;
 
 class ApiServer::Impl {
  public:
@@ -469,40 +475,54 @@ void ApiServer::Impl::ready(const httplib::Request&, httplib::Response& res, con
 }
 
 void ApiServer::Impl::list(const httplib::Request& req, httplib::Response& res, const std::smatch&) {
-  std::optional<std::string> identity;
-  std::optional<shared::IpAddress> inner, public_address;
+  ike::IkeSaQuery query;
+  query.limit = kDefaultListLimit;
+  auto count = [&res](const std::string& key, const std::string& value, uint64_t max, uint64_t& out) {
+    uint64_t n = 0;
+    auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (error != std::errc() || end != value.data() + value.size() || n > max) {
+      fail(res, 400, "query parameter " + key + ": '" + value + "' is not an integer 0.." + std::to_string(max));
+      return false;
+    }
+    out = n;
+    return true;
+  };
   for (const auto& [key, value] : req.params) {
     if (key == "identity") {
-      identity = value;
+      query.identity = value;
     } else if (key == "inner" || key == "public") {
       auto address = shared::IpAddress::parse(value);
       if (!address) {
         fail(res, 400, "query parameter " + key + ": '" + value + "' is not an IP address");
         return;
       }
-      (key == "inner" ? inner : public_address) = *address;
+      (key == "inner" ? query.inner : query.public_address) = *address;
+    } else if (key == "limit") {
+      uint64_t limit = 0;
+      if (!count(key, value, kMaxListLimit, limit)) return;
+      if (limit == 0) return fail(res, 400, "query parameter limit: must be 1.." + std::to_string(kMaxListLimit));
+      query.limit = size_t(limit);
+    } else if (key == "after") {
+      if (!count(key, value, UINT64_MAX, query.after)) return;
     } else {
-      fail(res, 400, "unknown query parameter '" + key + "' (expected: identity, inner, public)");
+      fail(res, 400, "unknown query parameter '" + key + "' (expected: identity, inner, public, limit, after)");
       return;
     }
   }
-  std::vector<ike::IkeSaInfo> sas;
+  ike::IkeSaPage page;
   uint64_t now = 0;
   if (!on_engine(res, [&](ike::Engine& engine) {
-        sas = engine.ike_sas();
+        page = engine.ike_sas(query);
         now = options_.clock();
       }))
     return;
-  // Filtering and JSON happen here, off the engine thread.
+  // The JSON is built here, off the engine thread.
   json list = json::array();
-  for (const auto& sa : sas) {
-    if (identity && sa.peer_id != *identity) continue;
-    if (inner && sa.internal_ip4 != inner && sa.internal_ip6 != inner) continue;
-    if (public_address && sa.remote.address != *public_address) continue;
-    list.push_back(ike_sa_view(sa, now));
-  }
+  for (const auto& sa : page.sas) list.push_back(ike_sa_view(sa, now));
   json body;
   body["ike_sas"] = std::move(list);
+  body["matched"] = page.matched;
+  body["next_after"] = page.next_after ? json(*page.next_after) : json(nullptr);
   reply(res, 200, body);
 }
 

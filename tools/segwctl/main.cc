@@ -144,7 +144,9 @@ class Api {
   httplib::Client& client() { return client_; }
 
   // The server's JSON for a request; exits with the right code otherwise.
-  json call(const std::string& method, const std::string& path, const std::string& body = "") {
+  // `echo`: with --json, print the answer as it came (false: the caller
+  // prints something it made of several answers).
+  json call(const std::string& method, const std::string& path, const std::string& body = "", bool echo = true) {
     httplib::Result result = method == "GET"      ? client_.Get(path.c_str())
                              : method == "DELETE" ? client_.Delete(path.c_str())
                                                   : client_.Post(path.c_str(), body, "application/json");
@@ -162,7 +164,7 @@ class Api {
                    what.c_str());
       std::exit(kExitRefused);
     }
-    if (options_.json_output) std::printf("%s\n", result->body.c_str());
+    if (options_.json_output && echo) std::printf("%s\n", result->body.c_str());
     json parsed = json::parse(result->body, nullptr, false);
     if (parsed.is_discarded()) {
       std::fprintf(stderr, "segwctl: %s %s: the answer is not JSON\n", method.c_str(), path.c_str());
@@ -375,7 +377,8 @@ const char* kUsage =
     "Usage: segwctl [options] COMMAND [arguments]\n"
     "\n"
     "Commands:\n"
-    "  list [--identity ID] [--inner ADDR] [--public ADDR]   IKE SAs, optionally filtered\n"
+    "  list [--identity ID] [--inner ADDR] [--public ADDR] [--page-size N]\n"
+    "                               IKE SAs, optionally filtered (every page)\n"
     "  show ID                      one IKE SA and its child SAs\n"
     "  terminate ID                 delete the IKE SA (and its child SAs)\n"
     "  rekey ID [--child]           rekey the IKE SA (or its first child SA)\n"
@@ -392,7 +395,7 @@ const char* kUsage =
 int main(int argc, char** argv) {
   Options options;
   std::string token_file;
-  std::string identity, inner, public_address;
+  std::string identity, inner, public_address, page_size;
   std::string command;
   std::vector<std::string> args;
   std::string default_server = "http://127.0.0.1:" + std::to_string(segw::cp::config::kDefaultApiPort);
@@ -410,6 +413,8 @@ int main(int argc, char** argv) {
       ("identity", po::value<std::string>(&identity), "list: only IKE SAs of this peer identity")
       ("inner", po::value<std::string>(&inner), "list: only the IKE SA holding this inner address")
       ("public", po::value<std::string>(&public_address), "list: only IKE SAs whose peer is at this public address")
+      ("page-size", po::value<std::string>(&page_size),
+       "list: IKE SAs per request (the server's default 1000, at most 10000); all pages are shown")
       ("child", "rekey: the first child SA instead of the IKE SA");
   po::options_description hidden;
   hidden.add_options()
@@ -444,8 +449,9 @@ int main(int argc, char** argv) {
     return kExitUsage;
   };
   auto want_args = [&](size_t n) { return args.size() == n; };
-  bool list_filters = vm.count("identity") || vm.count("inner") || vm.count("public");
-  if (list_filters && command != "list") return usage("--identity, --inner and --public go with list");
+  bool list_filters = vm.count("identity") || vm.count("inner") || vm.count("public") || vm.count("page-size");
+  if (list_filters && command != "list")
+    return usage("--identity, --inner, --public and --page-size go with list");
   if (vm.count("child") && command != "rekey") return usage("--child goes with rekey");
 
   if (options.server.rfind("http://", 0) != 0 && options.server.rfind("https://", 0) != 0)
@@ -472,8 +478,27 @@ int main(int argc, char** argv) {
     add("identity", identity);
     add("inner", inner);
     add("public", public_address);
-    json body = api.call("GET", "/v1/ike-sas" + query);
-    if (!options.json_output) print_list(body);
+    // The server checks the value (its error says what is wrong).
+    if (vm.count("page-size")) {
+      query += query.empty() ? "?" : "&";
+      query += "limit=";
+      query += percent_encode(page_size);
+    }
+    // The server answers in pages (at most 1000 IKE SAs by default): follow
+    // next_after to the end and show one list.
+    json all = api.call("GET", "/v1/ike-sas" + query, "", false);
+    for (json page = all; !page.value("next_after", json()).is_null();) {
+      std::string next = "/v1/ike-sas" + query;
+      next += query.empty() ? "?after=" : "&after=";
+      next += text(page["next_after"]);
+      page = api.call("GET", next, "", false);
+      for (auto& sa : page["ike_sas"]) all["ike_sas"].push_back(std::move(sa));
+    }
+    all["next_after"] = nullptr;
+    if (options.json_output)
+      std::printf("%s\n", all.dump().c_str());
+    else
+      print_list(all);
   } else if (command == "show") {
     if (!want_args(1)) return usage("show takes an IKE SA id");
     json body = api.call("GET", "/v1/ike-sas/" + percent_encode(args[0]));

@@ -18,6 +18,7 @@
 // half-open IKE SA (COOKIEs beyond cookie_threshold).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -140,6 +141,22 @@ struct IkeSaInfo {
   // (EXTERNAL_SOURCE_IP4_NAT_INFO).
   std::optional<OuterEndpoint> nat_info;
   std::vector<ChildSaInfo> children;
+};
+
+// A filtered, paged listing of IKE SAs (GET /v1/ike-sas): only the page is
+// copied, so a listing of a large fleet holds the engine thread for a scan
+// of ids and a few comparisons per IKE SA, not for copying every one.
+struct IkeSaQuery {
+  std::optional<std::string> identity;          // the peer's identity text, exactly
+  std::optional<shared::IpAddress> inner;       // an assigned inner address
+  std::optional<shared::IpAddress> public_address;  // the peer's outer address now
+  uint64_t after = 0;                           // ids above this (the previous page's last)
+  size_t limit = SIZE_MAX;
+};
+struct IkeSaPage {
+  std::vector<IkeSaInfo> sas;           // id order
+  size_t matched = 0;                   // IKE SAs matching the filters, all pages
+  std::optional<uint64_t> next_after;   // more after this page: pass it as `after`
 };
 
 // What an initiator asks for (segw as initiator: site-to-site, tests, the
@@ -333,6 +350,7 @@ class Engine {
   shared::Result<ReloadReport> reload(std::shared_ptr<const config::ControlPlaneConfig> config);
 
   std::vector<IkeSaInfo> ike_sas() const;
+  IkeSaPage ike_sas(const IkeSaQuery& query) const;
   // How many IKE SAs the engine holds, in any state (without copying them).
   size_t ike_sa_count() const;
   std::optional<IkeSaInfo> ike_sa(uint64_t id) const;

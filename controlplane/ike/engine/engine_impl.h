@@ -202,6 +202,7 @@ class Engine::Impl {
        dp_link::IkeTransport& transport, dp_link::SaInstaller& installer, Clock clock);
   shared::Status load();
   std::vector<PoolInfo> pools() const;
+  IkeSaPage ike_sas(const IkeSaQuery& query) const;
   std::optional<std::vector<LeaseInfo>> pool_leases(std::string_view name) const;
   shared::Result<ReloadReport> reload(std::shared_ptr<const config::ControlPlaneConfig> config);
 

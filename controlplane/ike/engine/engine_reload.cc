@@ -1,4 +1,5 @@
-// Address pools as the REST API shows them, and configuration reload: new
+// What the REST API reads from the engine at scale (pools with their
+// leases, filtered and paged IKE SA listings) and configuration reload: new
 // policy for new IKE SAs, established tunnels untouched (engine.h).
 #include <algorithm>
 #include <unordered_map>
@@ -32,6 +33,29 @@ std::optional<std::vector<LeaseInfo>> Engine::Impl::pool_leases(std::string_view
     out.push_back(std::move(info));
   }
   return out;
+}
+
+IkeSaPage Engine::Impl::ike_sas(const IkeSaQuery& query) const {
+  auto matches = [&query](const IkeSa& sa) {
+    if (query.identity && sa.peer_id_text != *query.identity) return false;
+    if (query.inner && !((sa.lease4 && sa.lease4->address == *query.inner) ||
+                         (sa.lease6 && sa.lease6->address == *query.inner)))
+      return false;
+    if (query.public_address && sa.remote.address != *query.public_address) return false;
+    return true;
+  };
+  std::vector<uint64_t> ids;
+  IkeSaPage page;
+  for (const auto& [id, sa] : sas_) {
+    if (!matches(*sa)) continue;
+    ++page.matched;
+    if (id > query.after) ids.push_back(id);
+  }
+  size_t take = std::min(query.limit, ids.size());
+  std::partial_sort(ids.begin(), ids.begin() + ptrdiff_t(take), ids.end());
+  for (size_t i = 0; i < take; ++i) page.sas.push_back(info_of(*sas_.at(ids[i])));
+  if (take < ids.size() && take > 0) page.next_after = ids[take - 1];
+  return page;
 }
 
 shared::Result<ReloadReport> Engine::Impl::reload(std::shared_ptr<const config::ControlPlaneConfig> next) {
@@ -143,6 +167,7 @@ shared::Result<ReloadReport> Engine::Impl::reload(std::shared_ptr<const config::
 }
 
 std::vector<PoolInfo> Engine::pools() const { return impl_->pools(); }
+IkeSaPage Engine::ike_sas(const IkeSaQuery& query) const { return impl_->ike_sas(query); }
 std::optional<std::vector<LeaseInfo>> Engine::pool_leases(std::string_view name) const {
   return impl_->pool_leases(name);
 }

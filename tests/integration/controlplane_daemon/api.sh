@@ -148,6 +148,14 @@ out=$(ctl list); rc=$?
 check "segwctl list: a table with a header and three rows" \
   bash -c '[ "$1" = 0 ] && [ "$(wc -l <<<"$2")" = 4 ] && head -1 <<<"$2" | grep -q "^ID  *STATE  *PEER"' _ "$rc" "$out"
 echo "$out" | sed 's/^/    /'
+out=$(ctl list --page-size 1); rc=$?
+check "segwctl list --page-size 1: three pages, one table of three rows" \
+  bash -c '[ "$1" = 0 ] && [ "$(wc -l <<<"$2")" = 4 ]' _ "$rc" "$out"
+out=$(ctl --json list --page-size 2)
+check "segwctl --json list --page-size 2: one document with all three" \
+  bash -c '[ "$(jq_py "(len(d[\"ike_sas\"]), d[\"matched\"], d[\"next_after\"])" <<<"$1")" = "(3, 3, None)" ]' _ "$out"
+out=$(ctl list --page-size 0 2>&1); rc=$?
+check "segwctl list --page-size 0: exit 1, the server's error" bash -c '[ "$1" = 1 ] && [[ "$2" == *"limit"* ]]' _ "$rc" "$out"
 out=$(ctl list --identity gw-b.example)
 check "segwctl list --identity gw-b.example: one row" bash -c '[ "$(wc -l <<<"$1")" = 2 ] && grep -q "gw-b.example" <<<"$1"' _ "$out"
 out=$(ctl --json list --identity load.fap.example)

@@ -15,6 +15,7 @@
 #include <random>
 #include <set>
 #include <filesystem>
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -406,6 +407,50 @@ TEST(EngineTest, ManyDevicesBehindOneNatGetDistinctAddressesAndSpis) {
   EXPECT_EQ(spis.size(), 20u);
   EXPECT_EQ(gateway.installer.installed().size(), 40u);
   for (int n = 1; n <= 20; ++n) expect_matching_children(gateway, *net.nodes[n], ids[n - 1]);
+}
+
+TEST(EngineTest, IkeSaListingsAreFilteredAndPagedInIdOrder) {
+  Network net;
+  Node& gateway = net.add("gateway", ip("198.51.100.1"), gateway_config());
+  for (int n = 1; n <= 20; ++n) {
+    Node& device = net.add("device" + std::to_string(n), ip("192.168.1.10"),
+                           device_config("dev" + std::to_string(n) + ".fap.example"), true);
+    ASSERT_TRUE(device.engine->initiate(to_gateway(net, n)).ok());
+  }
+  net.run();
+  std::vector<uint64_t> seen;
+  IkeSaQuery query;
+  query.limit = 7;
+  for (int page_number = 0; page_number < 10; ++page_number) {
+    IkeSaPage page = gateway.engine->ike_sas(query);
+    EXPECT_EQ(page.matched, 20u);
+    EXPECT_LE(page.sas.size(), 7u);
+    for (const auto& sa : page.sas) seen.push_back(sa.id);
+    if (!page.next_after) break;
+    EXPECT_EQ(*page.next_after, page.sas.back().id);
+    query.after = *page.next_after;
+  }
+  ASSERT_EQ(seen.size(), 20u);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  EXPECT_EQ(std::set<uint64_t>(seen.begin(), seen.end()).size(), 20u);
+
+  IkeSaQuery by_identity;
+  by_identity.identity = "dev7.fap.example";
+  IkeSaPage one = gateway.engine->ike_sas(by_identity);
+  ASSERT_EQ(one.sas.size(), 1u);
+  EXPECT_EQ(one.matched, 1u);
+  EXPECT_FALSE(one.next_after);
+  ASSERT_TRUE(one.sas[0].internal_ip4);
+  IkeSaQuery by_inner;
+  by_inner.inner = *one.sas[0].internal_ip4;
+  IkeSaPage same = gateway.engine->ike_sas(by_inner);
+  ASSERT_EQ(same.sas.size(), 1u);
+  EXPECT_EQ(same.sas[0].id, one.sas[0].id);
+  IkeSaQuery by_public;
+  by_public.public_address = ip(Network::kNatPublic);
+  EXPECT_EQ(gateway.engine->ike_sas(by_public).matched, 20u);
+  by_public.public_address = ip("192.0.2.99");
+  EXPECT_EQ(gateway.engine->ike_sas(by_public).matched, 0u);
 }
 
 TEST(EngineTest, ExhaustedPoolAnswersInternalAddressFailureAndInstallsNothing) {
