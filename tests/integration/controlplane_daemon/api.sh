@@ -18,33 +18,8 @@ build=${1:?build dir}
 daemon=$build/controlplane/daemon/segw-controlplane
 segwctl=$build/tools/segwctl/segwctl
 load=$build/tools/ike_load/segw-ike-load
-ns=segw-api-$$
-dir=$(mktemp -d /tmp/segw-api.XXXXXX)
-pids=()
-passed=0; failed=0
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-  ip netns del "$ns" 2>/dev/null
-  [ "$failed" = 0 ] && rm -rf "$dir"
-}
-trap cleanup EXIT
-check() {
-  local what=$1; shift
-  if "$@"; then passed=$((passed + 1)); echo "  ok    $what"; else failed=$((failed + 1)); echo "  FAIL  $what"; fi
-}
-wait_for() {  # FILE PATTERN COUNT SECONDS
-  local i
-  for i in $(seq $(( $4 * 10 ))); do
-    [ "$(grep -cE "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
-    sleep 0.1
-  done
-  echo "    (waited $4 s for $3 x '$2' in $1)"; tail -5 "$1" | sed 's/^/    /'; return 1
-}
-# (Background processes are started with ip netns exec itself, so that $!
-# is their PID, the one cleanup kills.)
-in_ns() { ip netns exec "$ns" "$@"; }
+# shellcheck source=daemon_test_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/daemon_test_lib.sh" api
 token=api-test-token-0123456789
 api=http://127.0.0.1:8443
 # curl against daemon A: prints the body, then the status on a line of its own.

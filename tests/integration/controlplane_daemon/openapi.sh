@@ -26,31 +26,8 @@ daemon=$build/controlplane/daemon/segw-controlplane
 load=$build/tools/ike_load/segw-ike-load
 checker=$here/openapi_check.py
 spec=${SEGW_OPENAPI_SPEC:-$top/controlplane/api/openapi.yaml}  # another spec: the test of the test
-ns=segw-oapi-$$
-dir=$(mktemp -d /tmp/segw-oapi.XXXXXX)
-pids=()
-passed=0; failed=0
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-  ip netns del "$ns" 2>/dev/null
-  [ "$failed" = 0 ] && rm -rf "$dir"
-}
-trap cleanup EXIT
-check() {
-  local what=$1; shift
-  if "$@"; then passed=$((passed + 1)); echo "  ok    $what"; else failed=$((failed + 1)); echo "  FAIL  $what"; fi
-}
-wait_for() {  # FILE PATTERN COUNT SECONDS
-  local i
-  for i in $(seq $(( $4 * 10 ))); do
-    [ "$(grep -cE "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
-    sleep 0.1
-  done
-  echo "    (waited $4 s for $3 x '$2' in $1)"; tail -5 "$1" | sed 's/^/    /'; return 1
-}
-in_ns() { ip netns exec "$ns" "$@"; }
+# shellcheck source=daemon_test_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/daemon_test_lib.sh" oapi
 token=openapi-test-token-0123456789
 api=http://127.0.0.1:8443
 # The checker's own output is indented under this script's checks; its

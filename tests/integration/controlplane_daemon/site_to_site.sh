@@ -10,30 +10,8 @@
 set -uo pipefail
 build=${1:?build dir}
 daemon=$build/controlplane/daemon/segw-controlplane
-ns=segw-s2s-$$
-dir=$(mktemp -d /tmp/segw-s2s.XXXXXX)
-pids=()
-passed=0; failed=0
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-  ip netns del "$ns" 2>/dev/null
-  [ "$failed" = 0 ] && rm -rf "$dir"
-}
-trap cleanup EXIT
-check() {
-  local what=$1; shift
-  if "$@"; then passed=$((passed + 1)); echo "  ok    $what"; else failed=$((failed + 1)); echo "  FAIL  $what"; fi
-}
-wait_for() {  # FILE PATTERN COUNT SECONDS
-  local i
-  for i in $(seq $(( $4 * 10 ))); do
-    [ "$(grep -cE "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
-    sleep 0.1
-  done
-  echo "    (waited $4 s for $3 x '$2' in $1)"; tail -5 "$1" | sed 's/^/    /'; return 1
-}
+# shellcheck source=daemon_test_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/daemon_test_lib.sh" s2s
 ip netns add "$ns"
 ip -n "$ns" link set lo up
 
