@@ -188,9 +188,12 @@ shared::Status ApiServer::Impl::start() {
                       " without a bearer token: only a loopback address may go without one");
   if (options_.tls_certificate_file.empty() != options_.tls_private_key_file.empty())
     return make_error("API TLS needs both a certificate and a private key");
+  if (!options_.tls_client_ca_file.empty() && options_.tls_certificate_file.empty())
+    return make_error("API client certificates (mTLS) need HTTPS (a certificate and a private key)");
   if (!options_.tls_certificate_file.empty()) {
-    auto server = std::make_unique<httplib::SSLServer>(options_.tls_certificate_file.c_str(),
-                                                       options_.tls_private_key_file.c_str());
+    auto server = std::make_unique<httplib::SSLServer>(
+        options_.tls_certificate_file.c_str(), options_.tls_private_key_file.c_str(),
+        options_.tls_client_ca_file.empty() ? nullptr : options_.tls_client_ca_file.c_str());
     if (!server->is_valid())
       return make_error("API TLS: cannot load certificate '" + options_.tls_certificate_file + "' with key '" +
                         options_.tls_private_key_file + "' (or they do not match)");

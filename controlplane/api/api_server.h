@@ -40,6 +40,9 @@ struct ApiOptions {
   // HTTPS when both are set (PEM files); plain HTTP when both are empty.
   std::string tls_certificate_file;
   std::string tls_private_key_file;
+  // mTLS (HTTPS only): a PEM file of CAs; clients without a certificate
+  // from one of them are refused in the TLS handshake.
+  std::string tls_client_ca_file;
   // How long a request waits for the engine thread before answering 503.
   std::chrono::milliseconds engine_timeout{3000};
   size_t max_pending_jobs = 256;   // requests queued for the engine thread; beyond: 503

@@ -780,6 +780,16 @@ void Loader::read_api(SectionReader& r, DaemonSection& d) {
     if (!key)
       r.fail("api_tls_private_key", "cannot load private key '" + d.api_tls_private_key + "': " + key.error());
   }
+  d.api_tls_client_ca = resolve_path(base_directory, r.text_or("api_tls_client_ca", ""));
+  if (!d.api_tls_client_ca.empty()) {
+    if (d.api_tls_certificate.empty()) {
+      r.fail("api_tls_client_ca", "client certificates (mTLS) need HTTPS: set api_tls_certificate and "
+                                  "api_tls_private_key too");
+    } else if (auto cas = crypto::Certificate::load_pem_file_all(d.api_tls_client_ca); !cas || cas->empty()) {
+      r.fail("api_tls_client_ca", "cannot load CA certificates from '" + d.api_tls_client_ca + "'" +
+                                      (cas ? std::string(": no certificate in it") : ": " + cas.error()));
+    }
+  }
 }
 
 Status Loader::read_pool(const ConfigSection& section) {

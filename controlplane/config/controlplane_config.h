@@ -192,6 +192,9 @@ struct DaemonSection {
   // HTTPS: both or neither (resolved paths); both load at configuration time.
   std::string api_tls_certificate;
   std::string api_tls_private_key;
+  // mTLS: clients must present a certificate issued by one of these CAs
+  // (resolved path; empty: no client certificate asked for).
+  std::string api_tls_client_ca;
   friend bool operator==(const DaemonSection&, const DaemonSection&) = default;
 };
 

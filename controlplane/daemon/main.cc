@@ -333,6 +333,7 @@ int main(int argc, char** argv) {
     api_options.bearer_token = cfg.daemon.api_token;
     api_options.tls_certificate_file = cfg.daemon.api_tls_certificate;
     api_options.tls_private_key_file = cfg.daemon.api_tls_private_key;
+    api_options.tls_client_ca_file = cfg.daemon.api_tls_client_ca;
     if (link) api_options.dataplane_statistics = [&link] { return link->dataplane_statistics(); };
     api_options.config_path = config_path;
     api_options.reload_observer = [](const std::string& what) {
@@ -347,9 +348,10 @@ int main(int argc, char** argv) {
     // be bound (another daemon on the host has it) is reported, not fatal.
     if (started) {
       api = std::move(*started);
-      std::printf("segw-controlplane: REST API on %s://%s/v1/ (%s)\n", api->tls() ? "https" : "http",
+      std::printf("segw-controlplane: REST API on %s://%s/v1/ (%s%s)\n", api->tls() ? "https" : "http",
                   endpoint({cfg.daemon.api_listen, api->port()}).c_str(),
-                  cfg.daemon.api_token.empty() ? "no token: loopback only" : "bearer token");
+                  cfg.daemon.api_token.empty() ? "no token: loopback only" : "bearer token",
+                  cfg.daemon.api_tls_client_ca.empty() ? "" : ", client certificates");
     } else {
       std::fprintf(stderr, "segw-controlplane: REST API not started: %s\n", started.error().c_str());
     }

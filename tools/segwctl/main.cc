@@ -37,6 +37,8 @@ struct Options {
   bool json_output = false;
   bool insecure = false;
   std::string ca_file;
+  std::string client_certificate;  // mTLS: our certificate and key (PEM), both or neither
+  std::string client_key;
   double timeout_s = 10;
 };
 
@@ -132,7 +134,8 @@ std::string percent_encode(const std::string& value) {
 
 class Api {
  public:
-  explicit Api(const Options& options) : options_(options), client_(options.server) {
+  explicit Api(const Options& options)
+      : options_(options), client_(options.server, options.client_certificate, options.client_key) {
     client_.set_connection_timeout(std::chrono::duration<double>(options.timeout_s));
     client_.set_read_timeout(std::chrono::duration<double>(options.timeout_s));
     client_.set_write_timeout(std::chrono::duration<double>(options.timeout_s));
@@ -409,6 +412,9 @@ int main(int argc, char** argv) {
       ("json", "print the server's JSON (one document per line) instead of tables")
       ("insecure,k", "https: do not verify the server's certificate (self-signed)")
       ("ca-file", po::value<std::string>(&options.ca_file), "https: CA certificate(s) to verify the server with")
+      ("client-cert", po::value<std::string>(&options.client_certificate),
+       "https: our certificate (PEM) for a server that asks for one (api_tls_client_ca)")
+      ("client-key", po::value<std::string>(&options.client_key), "https: the private key (PEM) of --client-cert")
       ("timeout", po::value<double>(&options.timeout_s)->default_value(10), "seconds to wait for an answer")
       ("identity", po::value<std::string>(&identity), "list: only IKE SAs of this peer identity")
       ("inner", po::value<std::string>(&inner), "list: only the IKE SA holding this inner address")
@@ -453,6 +459,8 @@ int main(int argc, char** argv) {
   if (list_filters && command != "list")
     return usage("--identity, --inner, --public and --page-size go with list");
   if (vm.count("child") && command != "rekey") return usage("--child goes with rekey");
+  if (options.client_certificate.empty() != options.client_key.empty())
+    return usage("--client-cert and --client-key go together");
 
   if (options.server.rfind("http://", 0) != 0 && options.server.rfind("https://", 0) != 0)
     return usage("--server '" + options.server + "' is not an http:// or https:// URL");

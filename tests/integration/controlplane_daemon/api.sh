@@ -9,7 +9,9 @@
 # with curl and with segwctl: health, ready, list and its filters, show,
 # stats, pools and leases, reload (REST, segwctl and SIGHUP; refused
 # reloads change nothing), the event stream (segwctl watch), rekey (IKE and child), move,
-# terminate, and the errors (401, 400, 404, 405). Then a missing
+# terminate, and the errors (401, 400, 404, 405). Daemon C asks for client
+# certificates (mTLS): one from its CA is served, none or a stranger's is
+# refused in the handshake. Then a missing
 # api_token_file is a configuration error with file:line, and SIGTERM
 # stops a daemon with an event client attached.
 # Usage: api.sh BUILD_DIR   (root)
@@ -237,6 +239,57 @@ out=$(in_ns "$segwctl" --server https://127.0.0.3:8443 --token-file "$dir/token-
 check "without --insecure the self-signed certificate is refused (exit 3)" bash -c '[ "$1" = 3 ]' _ "$rc"
 out=$(in_ns "$segwctl" --server https://127.0.0.3:8443 --token-file "$dir/token-b" --ca-file "$dir/b.pem" stats); rc=$?
 check "with --ca-file it is verified" bash -c '[ "$1" = 0 ]' _ "$rc"
+
+echo "-- client certificates (daemon C: HTTPS with api_tls_client_ca)"
+# A CA for the operators' clients, one operator certificate from it, and a
+# stranger's self-signed one.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=segw api clients" \
+  -keyout "$dir/clients-ca.key" -out "$dir/clients-ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=operator" \
+  -keyout "$dir/operator.key" -out "$dir/operator.csr" 2>/dev/null
+openssl x509 -req -in "$dir/operator.csr" -CA "$dir/clients-ca.pem" -CAkey "$dir/clients-ca.key" \
+  -CAcreateserial -days 2 -out "$dir/operator.pem" 2>/dev/null
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=stranger" \
+  -keyout "$dir/stranger.key" -out "$dir/stranger.pem" 2>/dev/null
+cat > "$dir/c.conf" <<'EOF2'
+[controlplane]
+transport = udp
+listen = 127.0.0.4
+api_listen = 127.0.0.4
+api_token_file = token
+api_tls_certificate = b.pem
+api_tls_private_key = b.key
+api_tls_client_ca = clients-ca.pem
+
+[secret all]
+id = %any
+psk = segw-bench-ike-psk-0123456789
+
+[profile any]
+remote_id = %any
+local_id = fqdn:gw-c.example
+EOF2
+start c
+check "daemon C serves the API over HTTPS with client certificates" \
+  wait_for "$dir/c.log" "REST API on https://127.0.0.4:8443/v1/ \(bearer token, client certificates\)" 1 5
+c_ctl() { in_ns env SEGW_API_TOKEN=$token "$segwctl" --server https://127.0.0.4:8443 --insecure "$@"; }
+out=$(c_ctl --client-cert "$dir/operator.pem" --client-key "$dir/operator.key" stats); rc=$?
+check "segwctl with the operator's certificate: served" bash -c '[ "$1" = 0 ] && grep -q "^ike_sas_established" <<<"$2"' _ "$rc" "$out"
+out=$(c_ctl stats 2>&1); rc=$?
+check "segwctl without a client certificate: refused in the handshake (exit 3)" bash -c '[ "$1" = 3 ]' _ "$rc"
+out=$(c_ctl --client-cert "$dir/stranger.pem" --client-key "$dir/stranger.key" stats 2>&1); rc=$?
+check "segwctl with a certificate from another CA: refused (exit 3)" bash -c '[ "$1" = 3 ]' _ "$rc"
+out=$(c_ctl --client-cert "$dir/operator.pem" stats 2>&1); rc=$?
+check "segwctl --client-cert without --client-key: usage error (exit 2)" bash -c '[ "$1" = 2 ]' _ "$rc"
+code=$(in_ns curl -s -k -m 5 -o /dev/null -w '%{http_code}' --cert "$dir/operator.pem" --key "$dir/operator.key" \
+  https://127.0.0.4:8443/v1/stats)
+check "curl with the certificate but no token: 401 (both are required)" [ "$code" = 401 ]
+code=$(in_ns curl -s -k -m 5 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" https://127.0.0.4:8443/v1/health)
+check "curl without a certificate: no HTTP answer at all, not even /v1/health ($code)" [ "$code" = 000 ]
+sed 's/^api_tls_certificate = b.pem$//; s/^api_tls_private_key = b.key$//' "$dir/c.conf" > "$dir/c-bad.conf"
+out=$("$daemon" --check-config -c "$dir/c-bad.conf" 2>&1); rc=$?
+check "api_tls_client_ca without HTTPS is refused with file:line ($out)" \
+  bash -c '[ "$1" = 5 ] && [[ "$2" == *c-bad.conf:*api_tls_client_ca*HTTPS* ]]' _ "$rc" "$out"
 
 echo "-- configuration and shutdown"
 sed 's/^api_token_file = token$/api_token_file = no-such-token/' "$dir/a.conf" > "$dir/bad.conf"
