@@ -284,7 +284,15 @@ demo_teardown() {
     wait "$pid" 2>/dev/null || true
   done
   DEMO_PIDS=()
-  for ns in $(ip netns list | awk '{print $1}' | grep -E "^$DEMO_PREFIX-(isp|gw|core|lte|home[0-9]+|fap[0-9]+)\$"); do
+  # Whatever still runs inside the demo's namespaces is the demo's too
+  # (started there by it): ended before the namespaces go, so that nothing
+  # lives on in a namespace nobody can reach any more.
+  local namespaces
+  namespaces=$(ip netns list | awk '{print $1}' | grep -E "^$DEMO_PREFIX-(isp|gw|core|lte|home[0-9]+|fap[0-9]+)\$")
+  for ns in $namespaces; do
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+  done
+  for ns in $namespaces; do
     ip netns del "$ns" 2>/dev/null || true
   done
 }

@@ -11,6 +11,9 @@ cleanup() {
   local pid
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+  # Anything still inside the test's namespace was started there by the
+  # test: it must not outlive it (a process whose PID was not recorded).
+  ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
   ip netns del "$ns" 2>/dev/null
   [ "$failed" = 0 ] && rm -rf "$dir"
 }

@@ -195,12 +195,12 @@ cat > "$dir/dp-cases.json" <<'EOF2'
   "min_items": {"ports": 2, "workers": 1, "queues": 9}},
  {"name": "metrics with the data plane", "method": "GET", "path": "/metrics", "expect": 200, "prometheus": true}]
 EOF2
-in_ns "$build/dataplane/segw-dataplane" -c "$dir/dp.conf" -- -l 0,1 --no-huge -m 512 --file-prefix "segw-oapi-$$" \
+ip netns exec "$ns" "$build/dataplane/segw-dataplane" -c "$dir/dp.conf" -- -l 0,1 --no-huge -m 512 --file-prefix "segw-oapi-$$" \
   --log-level=error > "$dir/dp.log" 2>&1 &
 pids+=($!)
 check "segw-dataplane (net_null) is up" \
   "$build/controlplane/tools/segwctl-dp" --channel "segw-oapi-$$" --directory "$dir" wait-ready --wait 30000
-in_ns "$daemon" -c "$dir/b.conf" >> "$dir/b.log" 2>&1 &
+ip netns exec "$ns" "$daemon" -c "$dir/b.conf" >> "$dir/b.log" 2>&1 &
 pids+=($!)
 check "the second daemon serves the API on 8444" wait_for "$dir/b.log" "REST API on http://127.0.0.1:8444/v1/" 1 10
 sleep 0.5
