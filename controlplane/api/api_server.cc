@@ -762,9 +762,7 @@ void ApiServer::Impl::reload(const httplib::Request& req, httplib::Response& res
     return fail(res, 409, "configuration not applied: " + outcome->error());
   }
   const ike::ReloadReport& r = **outcome;
-  tell("configuration reloaded from " + options_.config_path + ": " + std::to_string(r.profiles) +
-       " profile(s), " + std::to_string(r.pools) + " pool(s) (" + std::to_string(r.pools_rebuilt) + " rebuilt), " +
-       std::to_string(r.secrets) + " secret(s); " + std::to_string(r.ike_sas) + " IKE SA(s) kept");
+  tell("configuration reloaded from " + options_.config_path + ": " + ike::to_string(r));
   reply(res, 200,
         json{{"status", "reloaded"},
              {"profiles", r.profiles},

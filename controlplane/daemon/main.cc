@@ -401,10 +401,8 @@ int main(int argc, char** argv) {
                  !report) {
         std::printf("segw-controlplane: SIGHUP: reload refused: %s\n", report.error().c_str());
       } else {
-        std::printf("segw-controlplane: SIGHUP: configuration reloaded from %s: %zu profile(s), %zu pool(s) "
-                    "(%zu rebuilt), %zu secret(s); %zu IKE SA(s) kept\n",
-                    config_path.c_str(), report->profiles, report->pools, report->pools_rebuilt, report->secrets,
-                    report->ike_sas);
+        std::printf("segw-controlplane: SIGHUP: configuration reloaded from %s: %s\n", config_path.c_str(),
+                    ike::to_string(*report).c_str());
       }
       std::fflush(stdout);
     }

@@ -111,6 +111,9 @@ struct ReloadReport {
   size_t ike_sas = 0;          // IKE SAs kept (all of them)
   size_t ike_sas_on_retired_profiles = 0;  // their profile is gone: they keep its old policy
 };
+// "2 profile(s), 3 pool(s) (1 rebuilt), 1 secret(s); 40 IKE SA(s) kept":
+// what the daemon logs for a reload, however it was asked for.
+std::string to_string(const ReloadReport& report);
 
 struct IkeSaInfo {
   uint64_t id = 0;            // engine-wide, never reused

@@ -166,6 +166,14 @@ shared::Result<ReloadReport> Engine::Impl::reload(std::shared_ptr<const config::
   return report;
 }
 
+std::string to_string(const ReloadReport& report) {
+  std::string text = std::to_string(report.profiles);
+  text.append(" profile(s), ").append(std::to_string(report.pools)).append(" pool(s) (");
+  text.append(std::to_string(report.pools_rebuilt)).append(" rebuilt), ").append(std::to_string(report.secrets));
+  text.append(" secret(s); ").append(std::to_string(report.ike_sas)).append(" IKE SA(s) kept");
+  return text;
+}
+
 std::vector<PoolInfo> Engine::pools() const { return impl_->pools(); }
 IkeSaPage Engine::ike_sas(const IkeSaQuery& query) const { return impl_->ike_sas(query); }
 std::optional<std::vector<LeaseInfo>> Engine::pool_leases(std::string_view name) const {
