@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -292,14 +293,15 @@ void print_stats(const json& body) {
 }
 
 // One line per event: time, kind, IKE SA, peer, remote, inner, detail.
-void print_event(const std::string& data, bool raw) {
+// False once stdout no longer takes output (the reader of a pipe went away:
+// SIGPIPE is ignored, so that shows up here as EPIPE).
+bool print_event(const std::string& data, bool raw) {
   if (raw) {
     std::printf("%s\n", data.c_str());
-    std::fflush(stdout);
-    return;
+    return std::fflush(stdout) == 0;
   }
   json event = json::parse(data, nullptr, false);
-  if (event.is_discarded() || !event.is_object()) return;
+  if (event.is_discarded() || !event.is_object()) return true;
   std::string line = text(event.value("time", json())) + "  " + text(event.value("kind", json()));
   if (event.contains("dropped")) {
     line = "(" + text(event["dropped"]) + " events dropped: this client was too slow)";
@@ -311,7 +313,7 @@ void print_event(const std::string& data, bool raw) {
     if (!event.value("detail", "").empty()) line += "  (" + text(event["detail"]) + ")";
   }
   std::printf("%s\n", line.c_str());
-  std::fflush(stdout);
+  return std::fflush(stdout) == 0;
 }
 
 int watch(Api& api, const Options& options) {
@@ -322,6 +324,7 @@ int watch(Api& api, const Options& options) {
   std::string data;
   int status = 0;
   std::string error_body;
+  bool output_closed = false;
   auto result = api.client().Get(
       "/v1/events",
       [&](const httplib::Response& response) {
@@ -340,7 +343,10 @@ int watch(Api& api, const Options& options) {
           buffer.erase(0, newline + 1);
           if (!line.empty() && line.back() == '\r') line.pop_back();
           if (line.empty()) {  // end of one event
-            if (!data.empty()) print_event(data, options.json_output);
+            if (!data.empty() && !print_event(data, options.json_output)) {
+              output_closed = true;
+              return false;
+            }
             data.clear();
           } else if (line.rfind("data:", 0) == 0) {
             std::string part = line.substr(line[5] == ' ' ? 6 : 5);
@@ -357,6 +363,7 @@ int watch(Api& api, const Options& options) {
     std::fprintf(stderr, "segwctl: GET /v1/events: HTTP %d: %s\n", status, what.c_str());
     return kExitRefused;
   }
+  if (output_closed) return kExitOk;  // like `segwctl watch | head`: the reader has what it wanted
   std::fprintf(stderr, "segwctl: the event stream ended: %s\n",
                result ? "closed by the server" : httplib::to_string(result.error()).c_str());
   return kExitNoAnswer;
@@ -396,6 +403,11 @@ const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A TLS server that refuses our certificate (or none) may close the
+  // connection while we still write the request; OpenSSL then writes to a
+  // closed socket, and SIGPIPE would kill us with 141 instead of the
+  // documented exit 3 and a message.
+  std::signal(SIGPIPE, SIG_IGN);
   Options options;
   std::string token_file;
   std::string identity, inner, public_address, page_size;

@@ -276,9 +276,9 @@ c_ctl() { in_ns env SEGW_API_TOKEN=$token "$segwctl" --server https://127.0.0.4:
 out=$(c_ctl --client-cert "$dir/operator.pem" --client-key "$dir/operator.key" stats); rc=$?
 check "segwctl with the operator's certificate: served" bash -c '[ "$1" = 0 ] && grep -q "^ike_sas_established" <<<"$2"' _ "$rc" "$out"
 out=$(c_ctl stats 2>&1); rc=$?
-check "segwctl without a client certificate: refused in the handshake (exit 3)" bash -c '[ "$1" = 3 ]' _ "$rc"
+check "segwctl without a client certificate: refused in the handshake (exit 3; got $rc: ${out//$'\n'/ })" bash -c '[ "$1" = 3 ]' _ "$rc"
 out=$(c_ctl --client-cert "$dir/stranger.pem" --client-key "$dir/stranger.key" stats 2>&1); rc=$?
-check "segwctl with a certificate from another CA: refused (exit 3)" bash -c '[ "$1" = 3 ]' _ "$rc"
+check "segwctl with a certificate from another CA: refused (exit 3; got $rc: ${out//$'\n'/ })" bash -c '[ "$1" = 3 ]' _ "$rc"
 out=$(c_ctl --client-cert "$dir/operator.pem" stats 2>&1); rc=$?
 check "segwctl --client-cert without --client-key: usage error (exit 2)" bash -c '[ "$1" = 2 ]' _ "$rc"
 code=$(in_ns curl -s -k -m 5 -o /dev/null -w '%{http_code}' --cert "$dir/operator.pem" --key "$dir/operator.key" \
