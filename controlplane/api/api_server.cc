@@ -721,21 +721,43 @@ void ApiServer::Impl::pools(const httplib::Request& req, httplib::Response& res,
 }
 
 void ApiServer::Impl::pool(const httplib::Request& req, httplib::Response& res, const std::smatch& match) {
-  if (!req.params.empty()) return fail(res, 400, "/v1/pools/{name} takes no query parameters");
   std::string name = match[1].str();
+  ike::LeaseQuery query;
+  query.limit = kDefaultListLimit;
+  for (const auto& [key, value] : req.params) {
+    if (key == "limit") {
+      uint64_t limit = 0;
+      auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), limit);
+      if (error != std::errc() || end != value.data() + value.size() || limit == 0 || limit > kMaxListLimit)
+        return fail(res, 400, "query parameter limit: '" + value + "' is not an integer 1.." +
+                                  std::to_string(kMaxListLimit));
+      query.limit = size_t(limit);
+    } else if (key == "after") {
+      auto address = shared::IpAddress::parse(value);
+      if (!address) return fail(res, 400, "query parameter after: '" + value + "' is not an IP address");
+      query.after = *address;
+    } else {
+      return fail(res, 400, "unknown query parameter '" + key + "' (expected: limit, after)");
+    }
+  }
   std::optional<ike::PoolInfo> info;
-  std::optional<std::vector<ike::LeaseInfo>> leases;
+  std::optional<ike::LeasePage> page;
   if (!on_engine(res, [&](ike::Engine& engine) {
         for (auto& pool : engine.pools())
           if (pool.name == name) info = std::move(pool);
-        if (info) leases = engine.pool_leases(name);
+        if (info && (!query.after || query.after->family() == info->family)) page = engine.pool_leases(name, query);
       }))
     return;
-  if (!info || !leases) return fail(res, 404, "no pool '" + name + "'");
+  if (!info) return fail(res, 404, "no pool '" + name + "'");
+  if (!page)
+    return fail(res, 400, "query parameter after: '" + query.after->to_string() + "' is not an " +
+                              (info->family == shared::IpFamily::kIpv4 ? "IPv4" : "IPv6") + " address like the pool's");
+  // The JSON is built here, off the engine thread.
   json view = pool_view(*info);
   json list = json::array();
-  for (const auto& lease : *leases) list.push_back(lease_view(lease));
+  for (const auto& lease : page->leases) list.push_back(lease_view(lease));
   view["leases"] = std::move(list);
+  view["next_after"] = page->next_after ? json(page->next_after->to_string()) : json(nullptr);
   reply(res, 200, view);
 }
 

@@ -10,6 +10,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -277,15 +278,47 @@ int main(int argc, char** argv) {
   }
   ike::Engine& ikev2 = **engine;
   // Site-to-site profiles (connect = ...): we initiate, and again after the
-  // IKE SA goes down (reconnect_delay_s later).
+  // IKE SA goes down (reconnect_delay_s later). The list follows the
+  // configuration in force: a reload (SIGHUP or the API) that adds a connect
+  // profile starts it at once; one that changes it keeps the IKE SA that is
+  // up and reconnects with the new settings when that goes down; one that
+  // removes it (or its connect key) leaves the IKE SA up on its retired
+  // profile and no longer reconnects.
   struct Connection {
-    const config::ProfileSection* profile = nullptr;
+    const config::ProfileSection* profile = nullptr;  // into ikev2.config(), which outlives it
     uint64_t ike_sa = 0;                 // 0: none up or being set up
     std::chrono::steady_clock::time_point retry_at{};
   };
   std::vector<Connection> connections;
-  for (const auto& profile : cfg.profiles)
-    if (profile.connect) connections.push_back({&profile, 0, {}});
+  const config::ControlPlaneConfig* connections_config = nullptr;
+  auto follow_configuration = [&ikev2, &connections, &connections_config] {
+    const config::ControlPlaneConfig& current = ikev2.config();
+    if (&current == connections_config) return;
+    bool first = connections_config == nullptr;
+    connections_config = &current;
+    std::vector<Connection> next;
+    for (const auto& profile : current.profiles) {
+      if (!profile.connect) continue;
+      auto kept = std::find_if(connections.begin(), connections.end(),
+                               [&](const Connection& c) { return c.profile->name == profile.name; });
+      if (kept != connections.end()) {
+        next.push_back({&profile, kept->ike_sa, kept->retry_at});
+      } else {
+        next.push_back({&profile, 0, {}});
+        if (!first) std::printf("segw-controlplane: profile %s: added by a reload\n", profile.name.c_str());
+      }
+    }
+    for (const auto& gone : connections) {
+      bool still = std::any_of(next.begin(), next.end(),
+                               [&](const Connection& c) { return c.profile->name == gone.profile->name; });
+      if (!still)
+        std::printf("segw-controlplane: profile %s: no longer initiated (removed by a reload)%s\n",
+                    gone.profile->name.c_str(), gone.ike_sa != 0 ? "; its IKE SA stays up" : "");
+    }
+    connections = std::move(next);
+    std::fflush(stdout);
+  };
+  follow_configuration();
   bool events_printed = false;
   ikev2.set_event_handler([&ikev2, &connections, &api, &events_printed](const ike::EngineEvent& event) {
     for (auto& connection : connections) {
@@ -362,6 +395,7 @@ int main(int argc, char** argv) {
   auto started = std::chrono::steady_clock::now();
   auto last_status = started;
   while (!stop_requested.load()) {
+    follow_configuration();
     for (auto& connection : connections) {
       if (connection.ike_sa != 0 || std::chrono::steady_clock::now() < connection.retry_at) continue;
       const auto& profile = *connection.profile;

@@ -393,7 +393,8 @@ const char* kUsage =
     "  terminate ID                 delete the IKE SA (and its child SAs)\n"
     "  rekey ID [--child]           rekey the IKE SA (or its first child SA)\n"
     "  move ID ADDRESS PORT         put the IKE SA and its child SAs on a new peer address/port\n"
-    "  pools [NAME]                 address pools (size, in use); with NAME that pool's leases\n"
+    "  pools [NAME] [--page-size N] address pools (size, in use); with NAME that pool's leases\n"
+    "                               (every page)\n"
     "  dataplane                    the data plane's ports, workers, drops and queue depths\n"
     "  reload                       re-read the configuration file (validated first; tunnels stay up)\n"
     "  stats                        the engine's counters and gauges\n"
@@ -432,7 +433,8 @@ int main(int argc, char** argv) {
       ("inner", po::value<std::string>(&inner), "list: only the IKE SA holding this inner address")
       ("public", po::value<std::string>(&public_address), "list: only IKE SAs whose peer is at this public address")
       ("page-size", po::value<std::string>(&page_size),
-       "list: IKE SAs per request (the server's default 1000, at most 10000); all pages are shown")
+       "list, pools NAME: IKE SAs or leases per request (the server's default 1000, at most 10000); "
+       "all pages are shown")
       ("child", "rekey: the first child SA instead of the IKE SA");
   po::options_description hidden;
   hidden.add_options()
@@ -467,9 +469,10 @@ int main(int argc, char** argv) {
     return kExitUsage;
   };
   auto want_args = [&](size_t n) { return args.size() == n; };
-  bool list_filters = vm.count("identity") || vm.count("inner") || vm.count("public") || vm.count("page-size");
-  if (list_filters && command != "list")
-    return usage("--identity, --inner, --public and --page-size go with list");
+  bool list_filters = vm.count("identity") || vm.count("inner") || vm.count("public");
+  if (list_filters && command != "list") return usage("--identity, --inner and --public go with list");
+  if (vm.count("page-size") && command != "list" && command != "pools")
+    return usage("--page-size goes with list and pools");
   if (vm.count("child") && command != "rekey") return usage("--child goes with rekey");
   if (options.client_certificate.empty() != options.client_key.empty())
     return usage("--client-cert and --client-key go together");
@@ -554,8 +557,22 @@ int main(int argc, char** argv) {
       json body = api.call("GET", "/v1/pools");
       if (!options.json_output) print_pools(body);
     } else {
-      json body = api.call("GET", "/v1/pools/" + percent_encode(args[0]));
-      if (!options.json_output) print_pool(body);
+      // Leases come in pages too: follow next_after and show one list.
+      std::string path = "/v1/pools/" + percent_encode(args[0]);
+      std::string query = vm.count("page-size") ? "?limit=" + percent_encode(page_size) : "";
+      json all = api.call("GET", path + query, "", false);
+      for (json page = all; !page.value("next_after", json()).is_null();) {
+        std::string next = path + query;
+        next += query.empty() ? "?after=" : "&after=";
+        next += percent_encode(text(page["next_after"]));
+        page = api.call("GET", next, "", false);
+        for (auto& lease : page["leases"]) all["leases"].push_back(std::move(lease));
+      }
+      all["next_after"] = nullptr;
+      if (options.json_output)
+        std::printf("%s\n", all.dump().c_str());
+      else
+        print_pool(all);
     }
   } else if (command == "dataplane") {
     if (!want_args(0)) return usage("dataplane takes no arguments");

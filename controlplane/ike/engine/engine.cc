@@ -1348,6 +1348,7 @@ void Engine::on_sa_condition(uint32_t spi, shared::SaDirection direction, SaCond
 }
 std::optional<IkeSaInfo> Engine::ike_sa(uint64_t id) const { return impl_->ike_sa(id); }
 const EngineStats& Engine::stats() const { return impl_->stats(); }
+const config::ControlPlaneConfig& Engine::config() const { return impl_->config(); }
 void Engine::set_event_handler(std::function<void(const EngineEvent&)> handler) {
   impl_->set_event_handler(std::move(handler));
 }

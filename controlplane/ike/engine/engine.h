@@ -102,6 +102,16 @@ struct LeaseInfo {
   std::string peer_id;
 };
 
+// One page of a pool's leases, in address order (GET /v1/pools/{name}).
+struct LeaseQuery {
+  std::optional<shared::IpAddress> after;  // leases above this address (the previous page's last)
+  size_t limit = SIZE_MAX;
+};
+struct LeasePage {
+  std::vector<LeaseInfo> leases;                 // address order
+  std::optional<shared::IpAddress> next_after;   // more after this page: pass it as `after`
+};
+
 // What a configuration reload changed (Engine::reload).
 struct ReloadReport {
   size_t profiles = 0;         // in the new configuration
@@ -341,6 +351,7 @@ class Engine {
   // Address pools, and the leases of one (nullopt: no such pool).
   std::vector<PoolInfo> pools() const;
   std::optional<std::vector<LeaseInfo>> pool_leases(std::string_view name) const;
+  std::optional<LeasePage> pool_leases(std::string_view name, const LeaseQuery& query) const;
 
   // Applies a new configuration without touching any established tunnel:
   // new IKE SAs use the new profiles, secrets and pools; existing IKE SAs
@@ -351,6 +362,10 @@ class Engine {
   // does not load, a removed pool with leases, a changed pool that cannot
   // keep every current lease at its address.
   shared::Result<ReloadReport> reload(std::shared_ptr<const config::ControlPlaneConfig> config);
+  // The configuration in force: the one given at creation, then the last
+  // one reloaded. It (and every earlier one) lives as long as the engine, so
+  // pointers into it stay valid; its address changes with each reload.
+  const config::ControlPlaneConfig& config() const;
 
   std::vector<IkeSaInfo> ike_sas() const;
   IkeSaPage ike_sas(const IkeSaQuery& query) const;

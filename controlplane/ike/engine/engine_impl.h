@@ -203,7 +203,7 @@ class Engine::Impl {
   shared::Status load();
   std::vector<PoolInfo> pools() const;
   IkeSaPage ike_sas(const IkeSaQuery& query) const;
-  std::optional<std::vector<LeaseInfo>> pool_leases(std::string_view name) const;
+  std::optional<LeasePage> pool_leases(std::string_view name, const LeaseQuery& query) const;
   shared::Result<ReloadReport> reload(std::shared_ptr<const config::ControlPlaneConfig> config);
 
   void handle_datagram(const dp_link::IkeDatagram& datagram);
@@ -223,6 +223,7 @@ class Engine::Impl {
   size_t ike_sa_count() const { return sas_.size(); }
   std::optional<IkeSaInfo> ike_sa(uint64_t id) const;
   const EngineStats& stats() const { return stats_; }
+  const config::ControlPlaneConfig& config() const { return *config_; }
   void set_event_handler(std::function<void(const EngineEvent&)> handler) {
     event_handler_ = std::move(handler);
   }

@@ -15,24 +15,38 @@ std::vector<PoolInfo> Engine::Impl::pools() const {
   return out;
 }
 
-std::optional<std::vector<LeaseInfo>> Engine::Impl::pool_leases(std::string_view name) const {
+std::optional<LeasePage> Engine::Impl::pool_leases(std::string_view name, const LeaseQuery& query) const {
   auto it = pools_.find(name);
   if (it == pools_.end()) return std::nullopt;
+  auto leases = it->second.leases();  // address order
+  auto first = leases.begin();
+  if (query.after)
+    first = std::partition_point(leases.begin(), leases.end(),
+                                 [&](const auto& entry) { return entry.second.address <= *query.after; });
+  size_t take = std::min(query.limit, size_t(leases.end() - first));
+  LeasePage page;
+  if (take == 0) return page;
   // Lease owners are IKE SAs' lease_owner (kept across IKE rekeys): the live
-  // (not rekeyed) IKE SA of each owner holds the lease.
+  // (not rekeyed) IKE SA of each owner holds the lease. Only this page's
+  // owners are looked for.
   std::unordered_map<uint64_t, const IkeSa*> holders;
-  for (const auto& [id, sa] : sas_)
-    if (!sa->rekeyed && sa->state != IkeSaState::kClosed) holders[sa->lease_owner] = sa.get();
-  std::vector<LeaseInfo> out;
-  for (const auto& [owner, lease] : it->second.leases()) {
-    LeaseInfo info{lease.address, lease.prefix_length, 0, {}};
-    if (auto holder = holders.find(owner); holder != holders.end()) {
-      info.ike_sa = holder->second->id;
-      info.peer_id = holder->second->peer_id_text;
-    }
-    out.push_back(std::move(info));
+  holders.reserve(take);
+  for (auto entry = first; entry != first + ptrdiff_t(take); ++entry) holders.emplace(entry->first, nullptr);
+  for (const auto& [id, sa] : sas_) {
+    if (sa->rekeyed || sa->state == IkeSaState::kClosed) continue;
+    if (auto holder = holders.find(sa->lease_owner); holder != holders.end()) holder->second = sa.get();
   }
-  return out;
+  page.leases.reserve(take);
+  for (auto entry = first; entry != first + ptrdiff_t(take); ++entry) {
+    LeaseInfo info{entry->second.address, entry->second.prefix_length, 0, {}};
+    if (const IkeSa* holder = holders.at(entry->first)) {
+      info.ike_sa = holder->id;
+      info.peer_id = holder->peer_id_text;
+    }
+    page.leases.push_back(std::move(info));
+  }
+  if (first + ptrdiff_t(take) != leases.end()) page.next_after = page.leases.back().address;
+  return page;
 }
 
 IkeSaPage Engine::Impl::ike_sas(const IkeSaQuery& query) const {
@@ -177,7 +191,12 @@ std::string to_string(const ReloadReport& report) {
 std::vector<PoolInfo> Engine::pools() const { return impl_->pools(); }
 IkeSaPage Engine::ike_sas(const IkeSaQuery& query) const { return impl_->ike_sas(query); }
 std::optional<std::vector<LeaseInfo>> Engine::pool_leases(std::string_view name) const {
-  return impl_->pool_leases(name);
+  auto page = impl_->pool_leases(name, LeaseQuery{});
+  if (!page) return std::nullopt;
+  return std::move(page->leases);
+}
+std::optional<LeasePage> Engine::pool_leases(std::string_view name, const LeaseQuery& query) const {
+  return impl_->pool_leases(name, query);
 }
 shared::Result<ReloadReport> Engine::reload(std::shared_ptr<const config::ControlPlaneConfig> config) {
   return impl_->reload(std::move(config));

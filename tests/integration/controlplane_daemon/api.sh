@@ -36,7 +36,7 @@ status_is() {  # EXPECTED METHOD PATH [curl args...]: the status code, authentic
   [ "$got" = "$expected" ] || { echo "    ($1 $2: HTTP $got, expected $expected: $(head -1 <<<"$out"))"; return 1; }
 }
 # A value of a JSON document (python3 expression over `d`).
-jq_py() { /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+jq_py() { /usr/bin/python3 -c 'import ipaddress,json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 export -f jq_py
 ctl() { in_ns env SEGW_API_TOKEN=$token "$segwctl" "$@"; }
 
@@ -173,6 +173,22 @@ check "segwctl pools: a table with pool v4 and its use" \
 out=$(ctl pools v4); rc=$?
 check "segwctl pools v4: its leases, each with the IKE SA and peer holding it" \
   bash -c '[ "$1" = 0 ] && [ "$(grep -c "/32  *[0-9]*  *load.fap.example" <<<"$2")" = 2 ] && grep -q "$3/32" <<<"$2"' _ "$rc" "$out" "$inner"
+out=$(ctl pools v4 --page-size 1); rc=$?
+check "segwctl pools v4 --page-size 1: two pages, one table of both leases" \
+  bash -c '[ "$1" = 0 ] && [ "$(grep -c "/32  *[0-9]*  *load.fap.example" <<<"$2")" = 2 ]' _ "$rc" "$out"
+out=$(ctl --json pools v4 --page-size 1)
+check "segwctl --json pools v4 --page-size 1: one document, both leases in address order" \
+  bash -c '[ "$(jq_py "len(d[\"leases\"]), d[\"next_after\"], [ipaddress.ip_address(l[\"address\"]) for l in d[\"leases\"]] == sorted(ipaddress.ip_address(l[\"address\"]) for l in d[\"leases\"])" <<<"$1")" = "(2, None, True)" ]' _ "$out"
+out=$(authed GET "/v1/pools/v4?limit=1" | head -1)
+check "GET /v1/pools/v4?limit=1: one lease and next_after, its address" \
+  bash -c '[ "$(jq_py "len(d[\"leases\"]), d[\"next_after\"] == d[\"leases\"][0][\"address\"], d[\"in_use\"]" <<<"$1")" = "(1, True, 2)" ]' _ "$out"
+first=$(jq_py 'd["next_after"]' <<<"$out")
+out=$(authed GET "/v1/pools/v4?limit=1&after=$first" | head -1)
+check "GET /v1/pools/v4?limit=1&after=$first: the other lease, the last page" \
+  bash -c '[ "$(jq_py "len(d[\"leases\"]), d[\"leases\"][0][\"address\"] != \"$2\", d[\"next_after\"]" <<<"$1")" = "(1, True, None)" ]' _ "$out" "$first"
+check "GET /v1/pools/v4?after=2001:db8::1: 400 (not the pool's family)" status_is 400 GET "/v1/pools/v4?after=2001:db8::1"
+out=$(ctl pools --page-size 1 2>&1); rc=$?
+check "segwctl pools --page-size 1 without a name: the list (one request), exit 0" bash -c '[ "$1" = 0 ]' _ "$rc"
 out=$(ctl pools nope 2>&1); rc=$?
 check "segwctl pools nope: exit 1, 'no pool'" bash -c '[ "$1" = 1 ] && [[ "$2" == *"no pool"* ]]' _ "$rc" "$out"
 out=$(ctl dataplane 2>&1); rc=$?

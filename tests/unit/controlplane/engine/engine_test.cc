@@ -495,6 +495,58 @@ std::shared_ptr<const config::ControlPlaneConfig> reparsed(const std::string& te
   return std::make_shared<const config::ControlPlaneConfig>(std::move(*parsed));
 }
 
+// A pool's leases page by page (GET /v1/pools/{name}?limit=&after=): address
+// order, each page's last address continues the walk, every lease exactly
+// once, each with the IKE SA holding it.
+TEST(EngineTest, PoolLeasesComeInAddressOrderPages) {
+  Network net;
+  Node& gateway = net.add("gateway", ip("198.51.100.1"), gateway_config());
+  std::vector<std::string> devices;
+  for (int i = 1; i <= 3; ++i) {
+    devices.push_back("dev" + std::to_string(i) + ".fap.example");
+    Node& device = net.add("device" + std::to_string(i), ip(("203.0.113." + std::to_string(9 + i)).c_str()),
+                           device_config(devices.back()));
+    ASSERT_TRUE(device.engine->initiate(to_gateway(net, i)).ok());
+    net.run();
+  }
+  auto all = gateway.engine->pool_leases("v4", LeaseQuery{});
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->leases.size(), 3u);
+  EXPECT_FALSE(all->next_after);
+  std::vector<std::string> walked;
+  std::set<uint64_t> holders;
+  LeaseQuery query;
+  query.limit = 2;
+  for (int pages = 1;; ++pages) {
+    ASSERT_LE(pages, 2);
+    auto page = gateway.engine->pool_leases("v4", query);
+    ASSERT_TRUE(page);
+    for (const auto& lease : page->leases) {
+      walked.push_back(lease.address.to_string());
+      holders.insert(lease.ike_sa);
+      auto holder = gateway.engine->ike_sa(lease.ike_sa);
+      ASSERT_TRUE(holder && holder->internal_ip4);
+      EXPECT_EQ(*holder->internal_ip4, lease.address);
+      EXPECT_EQ(holder->peer_id, lease.peer_id);
+    }
+    if (!page->next_after) break;
+    EXPECT_EQ(*page->next_after, page->leases.back().address);
+    query.after = page->next_after;
+  }
+  EXPECT_EQ(walked, (std::vector<std::string>{all->leases[0].address.to_string(), all->leases[1].address.to_string(),
+                                              all->leases[2].address.to_string()}));
+  EXPECT_TRUE(std::is_sorted(all->leases.begin(), all->leases.end(),
+                             [](const LeaseInfo& a, const LeaseInfo& b) { return a.address < b.address; }));
+  EXPECT_EQ(holders.size(), 3u);
+  // Past the last lease: an empty last page; an unknown pool: none.
+  query.after = all->leases.back().address;
+  auto past = gateway.engine->pool_leases("v4", query);
+  ASSERT_TRUE(past);
+  EXPECT_TRUE(past->leases.empty());
+  EXPECT_FALSE(past->next_after);
+  EXPECT_FALSE(gateway.engine->pool_leases("nope", LeaseQuery{}));
+}
+
 TEST(EngineTest, PoolsShowTheirLeasesAndAReloadKeepsTunnelsAndLeases) {
   Network net;
   std::string base = gateway_config();
