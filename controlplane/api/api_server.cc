@@ -221,17 +221,58 @@ shared::Status ApiServer::Impl::start() {
   // httplib parses HTTP; the routing (404 vs 405, authentication first) is
   // ours, so every method goes to one dispatcher.
   auto any = [this](const httplib::Request& req, httplib::Response& res) { dispatch(req, res); };
+  // Methods that may carry a body read it here: a request with neither
+  // Content-Length nor Transfer-Encoding has no body (RFC 9112 6.3), but
+  // httplib 0.11 would wait for one until the client closed or the read
+  // timeout passed, so `curl -X POST URL` hung for 10 s and got a 400.
+  auto with_body = [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& read) {
+    bool chunked = req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
+    if (!chunked && !req.has_header("Content-Length")) return dispatch(req, res);
+    if (!chunked) {
+      const std::string length = req.get_header_value("Content-Length");
+      uint64_t bytes = 0;
+      auto [end, error] = std::from_chars(length.data(), length.data() + length.size(), bytes);
+      if (error != std::errc() || end != length.data() + length.size()) {
+        res.set_header("Connection", "close");  // the body's end is unknown: the connection cannot go on
+        return fail(res, 400, "Content-Length '" + length + "' is not a number");
+      }
+      if (bytes > kMaxBodyBytes) {
+        res.set_header("Connection", "close");  // the body is left unread
+        return fail(res, 413, "request body larger than " + std::to_string(kMaxBodyBytes) + " bytes");
+      }
+    }
+    httplib::Request with = req;
+    bool too_large = false;
+    bool complete = read([&](const char* data, size_t length) {
+      if (with.body.size() + length > kMaxBodyBytes) {
+        too_large = true;
+        return false;
+      }
+      with.body.append(data, length);
+      return true;
+    });
+    if (too_large || !complete) res.set_header("Connection", "close");
+    if (too_large) return fail(res, 413, "request body larger than " + std::to_string(kMaxBodyBytes) + " bytes");
+    if (!complete) return fail(res, 400, "the request body ended early");
+    dispatch(with, res);
+  };
+  // httplib takes the content-reader handler when it expects a body (a
+  // DELETE only with a Content-Length), the plain one otherwise.
   server_->Get(".*", any);
+  server_->Post(".*", with_body);
   server_->Post(".*", any);
+  server_->Put(".*", with_body);
   server_->Put(".*", any);
+  server_->Patch(".*", with_body);
   server_->Patch(".*", any);
+  server_->Delete(".*", with_body);
   server_->Delete(".*", any);
   server_->Options(".*", any);
   // httplib's own errors (malformed request, body too large) get a JSON body.
   server_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty()) return;
     if (res.status == 400)
-      fail(res, 400, "malformed HTTP request (a POST needs a Content-Length, 0 for no body)");
+      fail(res, 400, "malformed HTTP request");
     else if (res.status == 413)
       fail(res, 413, "request body larger than " + std::to_string(kMaxBodyBytes) + " bytes");
     else

@@ -213,6 +213,14 @@ check "every reload's outcome is logged" wait_for "$dir/a.log" "reload refused" 
 check "unknown route: 404" status_is 404 GET /v1/nothing
 check "PUT /v1/ike-sas/1: 405" status_is 405 PUT /v1/ike-sas/1 -d '{}'
 check "GET /v1/ike-sas/1/rekey: 405" status_is 405 GET "/v1/ike-sas/$b_id/rekey"
+# curl -X POST without -d sends neither Content-Length nor a body: no body,
+# answered at once (httplib alone waited 10 s for one and gave 400).
+check "POST without Content-Length or body (curl -X POST): answered within 2 s, 404" \
+  status_is 404 POST /v1/ike-sas/999/rekey -m 2
+check "POST with a chunked body: read, 400 for its bad JSON" \
+  status_is 400 POST "/v1/ike-sas/$b_id/rekey" -H "Transfer-Encoding: chunked" -d '{"child":'
+check "POST with a Content-Length that is not a number: 400" \
+  status_is 400 POST "/v1/ike-sas/$b_id/rekey" -H "Content-Length: many"
 
 echo "-- events, rekey, move, terminate"
 ip netns exec "$ns" env SEGW_API_TOKEN=$token "$segwctl" watch > "$dir/watch.log" 2>&1 &
