@@ -92,13 +92,28 @@ struct EventClient {
   uint64_t dropped_unreported = 0;
 };
 
-std::string sse_frame(const std::string& event, const std::string& data) {
-  std::string frame = "event: ";
+// `id` empty: a message that is not an engine event (dropped), which does
+// not move the client's Last-Event-ID.
+std::string sse_frame(const std::string& event, const std::string& data, const std::string& id = "") {
+  std::string frame;
+  if (!id.empty()) {
+    frame.append("id: ");
+    frame.append(id);
+    frame.append("\n");
+  }
+  frame.append("event: ");
   frame.append(event);
   frame.append("\ndata: ");
   frame.append(data);
   frame.append("\n\n");
   return frame;
+}
+
+std::string dropped_frame(std::optional<uint64_t> count, const char* reason) {
+  json data;
+  data["dropped"] = count ? json(*count) : json(nullptr);
+  data["reason"] = reason;
+  return sse_frame("dropped", data.dump());
 }
 
 }  // namespace
@@ -175,6 +190,22 @@ class ApiServer::Impl {
   std::mutex clients_mutex_;
   std::vector<std::shared_ptr<EventClient>> clients_;
   std::atomic<size_t> client_count_{0};
+  // Event ids are "<stream>-<sequence>": `stream` names this run of the
+  // daemon (its start, Unix ms), so an id from an earlier run is told apart
+  // (its events are gone with that run's IKE SAs); the sequence counts every
+  // event published, kept or not.
+  const uint64_t stream_ = unix_ms();
+  struct KeptEvent {
+    uint64_t sequence;
+    std::string frame;
+  };
+  // Contiguous, and ending at the last event published when not empty
+  // (cleared whenever an event is not kept). Under clients_mutex_.
+  std::deque<KeptEvent> history_;
+  // Events are kept (and their JSON built) while a client is connected and
+  // until this time (options_.clock) after the last one left.
+  std::atomic<uint64_t> keep_until_ns_{0};
+  bool history_in_use_ = false;  // publish() (the engine thread) only
 
   std::atomic<uint64_t> requests_{0}, unauthorized_{0}, engine_timeouts_{0}, events_published_{0},
       events_dropped_{0};
@@ -838,12 +869,42 @@ void ApiServer::Impl::reload(const httplib::Request& req, httplib::Response& res
 
 void ApiServer::Impl::events(const httplib::Request& req, httplib::Response& res, const std::smatch&) {
   if (!req.params.empty()) return fail(res, 400, "/v1/events takes no query parameters");
+  // Resuming (the EventSource reconnection): the events after the last one
+  // the client saw are sent first, from the history.
+  std::optional<std::pair<uint64_t, uint64_t>> resume;  // stream, sequence
+  if (req.has_header("Last-Event-ID")) {
+    const std::string id = req.get_header_value("Last-Event-ID");
+    uint64_t stream = 0, sequence = 0;
+    size_t dash = id.find('-');
+    auto whole = [](std::string_view text, uint64_t& out) {
+      auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+      return !text.empty() && error == std::errc() && end == text.data() + text.size();
+    };
+    if (dash == std::string::npos || !whole(std::string_view(id).substr(0, dash), stream) ||
+        !whole(std::string_view(id).substr(dash + 1), sequence))
+      return fail(res, 400, "Last-Event-ID '" + id + "' is not an event id (STREAM-SEQUENCE) of this API");
+    if (stream == stream_ && sequence > events_published_.load())
+      return fail(res, 400, "Last-Event-ID '" + id + "': no such event yet");
+    resume = {stream, sequence};
+  }
   auto client = std::make_shared<EventClient>();
   {
     std::lock_guard lock(clients_mutex_);
     if (stopped_.load()) return fail(res, 503, "the control plane is shutting down");
     if (clients_.size() >= options_.max_event_clients)
       return fail(res, 503, "too many event clients (" + std::to_string(clients_.size()) + ")");
+    // Under clients_mutex_, as publish() appends: nothing between the
+    // replay and the live events is lost or sent twice.
+    if (resume && resume->first != stream_) {
+      client->frames.push_back(dropped_frame(std::nullopt, "restarted"));
+    } else if (resume) {
+      uint64_t last = events_published_.load();
+      uint64_t first_kept = history_.empty() ? last + 1 : history_.front().sequence;
+      if (resume->second + 1 < first_kept)
+        client->frames.push_back(dropped_frame(first_kept - resume->second - 1, "not_kept"));
+      for (const auto& kept : history_)
+        if (kept.sequence > resume->second) client->frames.push_back(kept.frame);
+    }
     clients_.push_back(client);
     client_count_.store(clients_.size());
   }
@@ -875,7 +936,7 @@ void ApiServer::Impl::events(const httplib::Request& req, httplib::Response& res
         }
         auto now = std::chrono::steady_clock::now();
         if (dropped) {
-          std::string frame = sse_frame("dropped", json{{"dropped", dropped}}.dump());
+          std::string frame = dropped_frame(dropped, "slow");
           if (!sink.write(frame.data(), frame.size())) return false;
         }
         for (const auto& frame : frames)
@@ -893,14 +954,36 @@ void ApiServer::Impl::events(const httplib::Request& req, httplib::Response& res
         std::lock_guard lock(clients_mutex_);
         std::erase(clients_, client);
         client_count_.store(clients_.size());
+        uint64_t window_ns = uint64_t(options_.event_resume_window.count()) * 1'000'000'000ull;
+        keep_until_ns_.store(options_.clock() + window_ns);
       });
 }
 
 void ApiServer::Impl::publish(const ike::EngineEvent& event, const std::optional<ike::IkeSaInfo>& sa) {
-  ++events_published_;
-  if (client_count_.load(std::memory_order_relaxed) == 0) return;  // nobody listens: no JSON built
-  std::string frame = sse_frame(ike::to_string(event.kind), event_view(event, sa, options_.clock(), unix_ms()).dump());
+  uint64_t sequence = ++events_published_;
+  bool keep = options_.event_history > 0 &&
+              (client_count_.load(std::memory_order_relaxed) != 0 || options_.clock() < keep_until_ns_.load());
+  if (!keep) {
+    // A gap in the history: a resume from before it is told what it lost.
+    if (history_in_use_) {
+      std::lock_guard lock(clients_mutex_);
+      history_.clear();
+      history_in_use_ = false;
+    }
+    // Nobody listens and nobody may come back for it: no JSON built (a mass
+    // remap is one event per tunnel).
+    if (client_count_.load(std::memory_order_relaxed) == 0) return;
+  }
+  std::string id = std::to_string(stream_) + "-" + std::to_string(sequence);
+  json data = event_view(event, sa, options_.clock(), unix_ms());
+  data["id"] = id;  // also in the data: a consumer of the JSON alone (segwctl --json watch) can resume
+  std::string frame = sse_frame(ike::to_string(event.kind), data.dump(), id);
   std::lock_guard lock(clients_mutex_);
+  if (keep) {
+    history_.push_back({sequence, frame});
+    history_in_use_ = true;
+    while (history_.size() > options_.event_history) history_.pop_front();
+  }
   for (auto& client : clients_) {
     {
       std::lock_guard client_lock(client->mutex);

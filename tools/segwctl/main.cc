@@ -304,7 +304,13 @@ bool print_event(const std::string& data, bool raw) {
   if (event.is_discarded() || !event.is_object()) return true;
   std::string line = text(event.value("time", json())) + "  " + text(event.value("kind", json()));
   if (event.contains("dropped")) {
-    line = "(" + text(event["dropped"]) + " events dropped: this client was too slow)";
+    std::string reason = event.value("reason", "");
+    if (reason == "restarted")
+      line = "(the gateway's control plane restarted since that event: its events are gone; re-read the list)";
+    else if (reason == "not_kept")
+      line = "(" + text(event["dropped"]) + " events since that one are no longer kept: re-read the list)";
+    else
+      line = "(" + text(event["dropped"]) + " events dropped: this client was too slow)";
   } else {
     line += "  ike_sa " + text(event.value("ike_sa", json()));
     if (event.contains("sa") && !event["sa"].value("peer_id", "").empty()) line += "  peer " + text(event["sa"]["peer_id"]);
@@ -316,7 +322,7 @@ bool print_event(const std::string& data, bool raw) {
   return std::fflush(stdout) == 0;
 }
 
-int watch(Api& api, const Options& options) {
+int watch(Api& api, const Options& options, const std::string& last_event_id) {
   // The server sends a comment at least every 15 s: a minute of silence is
   // a dead server.
   api.client().set_read_timeout(60, 0);
@@ -325,8 +331,10 @@ int watch(Api& api, const Options& options) {
   int status = 0;
   std::string error_body;
   bool output_closed = false;
+  httplib::Headers headers;
+  if (!last_event_id.empty()) headers.emplace("Last-Event-ID", last_event_id);
   auto result = api.client().Get(
-      "/v1/events",
+      "/v1/events", headers,
       [&](const httplib::Response& response) {
         status = response.status;
         return true;
@@ -398,7 +406,9 @@ const char* kUsage =
     "  dataplane                    the data plane's ports, workers, drops and queue depths\n"
     "  reload                       re-read the configuration file (validated first; tunnels stay up)\n"
     "  stats                        the engine's counters and gauges\n"
-    "  watch                        follow the event stream, one line per event, until Ctrl-C\n"
+    "  watch [--last-event-id ID]   follow the event stream, one line per event, until Ctrl-C\n"
+    "                               (with ID: first the events after that one; --json prints each\n"
+    "                               event's id in its \"id\")\n"
     "\n";
 
 }  // namespace
@@ -411,7 +421,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   Options options;
   std::string token_file;
-  std::string identity, inner, public_address, page_size;
+  std::string identity, inner, public_address, page_size, last_event_id;
   std::string command;
   std::vector<std::string> args;
   std::string default_server = "http://127.0.0.1:" + std::to_string(segw::cp::config::kDefaultApiPort);
@@ -435,7 +445,9 @@ int main(int argc, char** argv) {
       ("page-size", po::value<std::string>(&page_size),
        "list, pools NAME: IKE SAs or leases per request (the server's default 1000, at most 10000); "
        "all pages are shown")
-      ("child", "rekey: the first child SA instead of the IKE SA");
+      ("child", "rekey: the first child SA instead of the IKE SA")
+      ("last-event-id", po::value<std::string>(&last_event_id),
+       "watch: resume after this event (its id), getting the ones missed first");
   po::options_description hidden;
   hidden.add_options()
       ("command", po::value<std::string>(&command))
@@ -474,6 +486,7 @@ int main(int argc, char** argv) {
   if (vm.count("page-size") && command != "list" && command != "pools")
     return usage("--page-size goes with list and pools");
   if (vm.count("child") && command != "rekey") return usage("--child goes with rekey");
+  if (vm.count("last-event-id") && command != "watch") return usage("--last-event-id goes with watch");
   if (options.client_certificate.empty() != options.client_key.empty())
     return usage("--client-cert and --client-key go together");
 
@@ -591,7 +604,7 @@ int main(int argc, char** argv) {
     if (!options.json_output) print_stats(body);
   } else if (command == "watch") {
     if (!want_args(0)) return usage("watch takes no arguments");
-    return watch(api, options);
+    return watch(api, options, last_event_id);
   } else {
     return usage("unknown command '" + command + "'");
   }

@@ -255,6 +255,30 @@ check "segwctl terminate $second" bash -c '[ "$1" = 0 ]' _ "$rc"
 check "the delete is in the event stream" wait_for "$dir/watch.log" "deleted  ike_sa $second " 1 5
 check "GET /v1/ike-sas/$second afterwards: 404" status_is 404 GET "/v1/ike-sas/$second"
 echo "    (segwctl watch saw:)"; sed 's/^/      /' "$dir/watch.log"
+# Resuming: the first event curl saw, then `segwctl --json watch
+# --last-event-id` of it gets every later one, in order, starting with the
+# next sequence (what a policy function does after losing its connection).
+first_event_id=$(grep -m1 '^id: ' "$dir/curl-events.log" | cut -d' ' -f2)
+ip netns exec "$ns" env SEGW_API_TOKEN=$token timeout 2 "$segwctl" --json watch --last-event-id "$first_event_id" \
+  > "$dir/resumed.json" 2>/dev/null
+resumed_in_order() {  # the replay: ids first+1, first+2, ... and the kinds of the watch log after the first event
+  /usr/bin/python3 - "$first_event_id" "$dir/resumed.json" "$dir/watch.log" <<'PY'
+import json, sys
+stream, first = sys.argv[1].split("-")
+events = [json.loads(line) for line in open(sys.argv[2]) if line.strip()]
+ids = [e["id"] for e in events]
+want = ["%s-%d" % (stream, int(first) + 1 + i) for i in range(len(ids))]
+kinds = [e["kind"] for e in events]
+watched = [line.split()[1] for line in open(sys.argv[3]) if line[:1].isdigit()][1:]
+print("    (%d replayed after %s: %s)" % (len(events), sys.argv[1], " ".join(kinds)))
+n = min(len(kinds), len(watched))  # either may have seen a later event the other has not yet
+sys.exit(0 if n >= 3 and ids == want and kinds[:n] == watched[:n] else 1)
+PY
+}
+check "segwctl watch --last-event-id: every later event replayed in order" resumed_in_order
+out=$(ctl watch --last-event-id yesterday 2>&1); rc=$?
+check "segwctl watch --last-event-id yesterday: exit 1, the server's error" \
+  bash -c '[ "$1" = 1 ] && [[ "$2" == *"Last-Event-ID"* ]]' _ "$rc" "$out"
 
 echo "-- HTTPS (daemon B, self-signed)"
 out=$(in_ns "$segwctl" --server https://127.0.0.3:8443 --token-file "$dir/token-b" --insecure list); rc=$?

@@ -507,6 +507,11 @@ BUILTIN_CASES = [
     {"name": "event stream (opened before the changes, read at the end)", "method": "GET",
      "path": "/v1/events", "expect": 200,
      "stream": {"min_events": 4, "seconds": 15, "expect_kinds": ["moved", "deleted", "ike_rekeyed"]}},
+    {"name": "event stream resumed with the id of an earlier run: told at once (dropped, restarted)",
+     "method": "GET", "path": "/v1/events", "expect": 200, "headers": {"Last-Event-ID": "1-1"},
+     "stream": {"min_events": 1, "seconds": 5, "expect_kinds": ["dropped"]}},
+    {"name": "event stream with a Last-Event-ID that is not one: 400", "method": "GET", "path": "/v1/events",
+     "headers": {"Last-Event-ID": "yesterday"}, "expect": 400},
     {"name": "list", "method": "GET", "path": "/v1/ike-sas", "expect": 200,
      "save": {"sa_show": "ike_sas[state=established].0.id",
               "sa_rekey": "ike_sas[state=established].1.id",
@@ -608,15 +613,16 @@ class EventReader(threading.Thread):
     """Reads an event stream: the status, Content-Type, and its events
     (name, data) until min_events and expect_kinds are seen or time is up."""
 
-    def __init__(self, client, path, seconds, min_events, expect_kinds):
+    def __init__(self, client, path, seconds, min_events, expect_kinds, headers=None):
         super().__init__(daemon=True)
-        self.client, self.path = client, path
+        self.client, self.path, self.headers = client, path, headers or {}
         self.deadline = time.monotonic() + seconds
         self.min_events, self.expect_kinds = min_events, set(expect_kinds)
         self.status = None
         self.content_type = None
         self.error_body = b""
         self.events = []
+        self.ids = []  # each event's id: line ("" when it had none)
         self.comments = 0
         self.error = None
         self.conn = None
@@ -639,7 +645,7 @@ class EventReader(threading.Thread):
         self.conn = None
         try:
             self.conn = self.client.connect(timeout=5.0)
-            self.conn.request("GET", self.path, headers=self.client.auth_headers("token"))
+            self.conn.request("GET", self.path, headers={**self.client.auth_headers("token"), **self.headers})
             r = self.conn.getresponse()
             self.status = r.status
             self.content_type = r.getheader("Content-Type")
@@ -648,7 +654,7 @@ class EventReader(threading.Thread):
                 return
             self.conn.sock.settimeout(None)  # the caller's deadline ends the read (close())
             self.opened.set()
-            event, data = None, []
+            event, data, event_id = None, [], ""
             while time.monotonic() < self.deadline and not self.satisfied():
                 line = r.readline()  # de-chunked by http.client
                 if not line:
@@ -657,14 +663,17 @@ class EventReader(threading.Thread):
                 if line == "":
                     if data or event:
                         self.events.append((event or "message", "\n".join(data)))
-                    event, data = None, []
+                        self.ids.append(event_id)
+                    event, data, event_id = None, [], ""
                 elif line.startswith(":"):
                     self.comments += 1
                 elif line.startswith("event:"):
                     event = line[6:].lstrip(" ")
                 elif line.startswith("data:"):
                     data.append(line[5:][1:] if line[5:].startswith(" ") else line[5:])
-                # id: and retry: are not used by this API
+                elif line.startswith("id:"):
+                    event_id = line[3:].lstrip(" ")
+                # retry: is not used by this API
         except (OSError, ValueError, http.client.HTTPException, UnicodeDecodeError) as e:
             if time.monotonic() < self.deadline and not self.satisfied():
                 self.error = "%s: %s" % (type(e).__name__, e)
@@ -693,7 +702,7 @@ def run_cases(checker, cases):
         if "stream" in case:
             s = case["stream"]
             reader = EventReader(checker.client, path, s.get("seconds", 10), s.get("min_events", 1),
-                                 s.get("expect_kinds", []))
+                                 s.get("expect_kinds", []), substitute(case.get("headers"), checker.vars))
             reader.start()
             reader.opened.wait(5)
             readers.append((name, template, op, reader, case))
@@ -795,8 +804,10 @@ def check_event_stream(checker, name, template, op, reader, stream):
             bad.append("%s: data is not JSON (%s): %r" % (event, e, data[:100]))
             continue
         if event == "dropped":  # the stream's own notice (openapi.yaml /v1/events description)
-            if not (isinstance(doc, dict) and isinstance(doc.get("dropped"), int)):
-                bad.append("dropped: data is not {\"dropped\": N}: %r" % data[:100])
+            if not (isinstance(doc, dict) and (isinstance(doc.get("dropped"), int) or doc.get("dropped") is None)
+                    and doc.get("reason") in ("slow", "not_kept", "restarted")):
+                bad.append("dropped: data is not {\"dropped\": N or null, \"reason\": slow|not_kept|restarted}: %r"
+                           % data[:100])
             continue
         if event_schema is None:
             continue
@@ -804,6 +815,22 @@ def check_event_stream(checker, name, template, op, reader, stream):
             bad.append("%s: %s" % (event, e))
         if isinstance(doc, dict) and "kind" in doc and doc["kind"] != event:
             bad.append("event: %s but data.kind %r" % (event, doc["kind"]))
+    # Engine events carry ids STREAM-SEQUENCE (one stream, rising), for
+    # Last-Event-ID; the stream's own notices carry none.
+    id_problems, last = [], None
+    for (event, _), event_id in zip(reader.events, reader.ids):
+        if event == "dropped":
+            if event_id:
+                id_problems.append("dropped has id %r" % event_id)
+            continue
+        m = re.match(r"^([0-9]+)-([0-9]+)$", event_id)
+        if not m:
+            id_problems.append("%s: id %r is not STREAM-SEQUENCE" % (event, event_id))
+            continue
+        if last is not None and (m.group(1) != last[0] or int(m.group(2)) <= last[1]):
+            id_problems.append("%s: id %s does not follow %s-%d" % (event, event_id, last[0], last[1]))
+        last = (m.group(1), int(m.group(2)))
+    report.check(not id_problems, "%s: every event has an id, one stream, rising" % name, "; ".join(id_problems[:6]))
     if event_schema is None:
         report.note("%s: the spec has no components/schemas/Event: event data checked as JSON only" % name)
     report.check(not bad, "%s: every event's data is valid against the Event schema (%d events)" %

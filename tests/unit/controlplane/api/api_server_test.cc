@@ -562,12 +562,15 @@ TEST_F(ApiServerTest, AnEngineThreadThatDoesNotAnswerGives503AndChangesNothing) 
 // An SSE reader on its own thread: collects "event:" names and data.
 class EventReader {
  public:
-  EventReader(uint16_t port, const char* token) : client_("127.0.0.1", port) {
+  EventReader(uint16_t port, const char* token, const std::string& last_event_id = "")
+      : client_("127.0.0.1", port) {
     client_.set_read_timeout(10, 0);
     if (token) client_.set_bearer_token_auth(token);
-    thread_ = std::thread([this] {
+    httplib::Headers headers;
+    if (!last_event_id.empty()) headers.emplace("Last-Event-ID", last_event_id);
+    thread_ = std::thread([this, headers] {
       auto result = client_.Get(
-          "/v1/events",
+          "/v1/events", headers,
           [this](const httplib::Response& response) {
             std::lock_guard lock(mutex_);
             status_ = response.status;
@@ -680,6 +683,159 @@ TEST_F(ApiServerTest, ASlowEventClientLosesEventsNeverTheEngineThread) {
   reader.block(false);
   // The client is told how many it lost.
   EXPECT_TRUE(reader.wait_for("event: dropped\ndata: {\"dropped\":", 20000));
+}
+
+// The messages of an event stream in order: id (empty when none), event
+// name, data.
+struct SseMessage {
+  std::string id, event, data;
+};
+std::vector<SseMessage> sse_messages(const std::string& text) {
+  std::vector<SseMessage> out;
+  SseMessage message;
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos) break;  // a partial line: not yet complete
+    std::string line = text.substr(at, end - at);
+    at = end + 1;
+    if (line.empty()) {
+      if (!message.event.empty()) out.push_back(message);
+      message = SseMessage{};
+    } else if (line.rfind("id: ", 0) == 0) {
+      message.id = line.substr(4);
+    } else if (line.rfind("event: ", 0) == 0) {
+      message.event = line.substr(7);
+    } else if (line.rfind("data: ", 0) == 0) {
+      message.data = line.substr(6);
+    }
+  }
+  return out;
+}
+
+// A moved event whose detail names it ("e1", "e2", ...), published from the
+// test thread (the engine thread stopped).
+void publish_named(ApiServer& api, Node& gateway, uint64_t ike_sa, const std::string& name) {
+  EngineEvent event;
+  event.kind = EngineEventKind::kMoved;
+  event.ike_sa = ike_sa;
+  event.detail = name;
+  api.publish(event, gateway.engine->ike_sa(ike_sa));
+}
+
+std::vector<std::string> details_of(const std::vector<SseMessage>& messages) {
+  std::vector<std::string> out;
+  for (const auto& m : messages) {
+    json data = json::parse(m.data, nullptr, false);
+    out.push_back(m.event == "dropped" ? "dropped:" + data.dump() : data.value("detail", "?"));
+  }
+  return out;
+}
+
+// A policy function that loses its connection reconnects with the
+// Last-Event-ID it saw (as EventSource does) and gets what it missed, in
+// order, then the live events; nothing twice.
+TEST_F(ApiServerTest, ResumingWithLastEventIdReplaysWhatTheClientMissed) {
+  stop_engine_thread();
+  std::string second_id;
+  {
+    EventReader reader(api_->port(), kToken);
+    ASSERT_EQ(reader.status(), 200);
+    ASSERT_TRUE(reader.wait_for(": segw-controlplane events"));
+    for (const char* name : {"e1", "e2", "e3"}) publish_named(*api_, gateway(), sa_a_, name);
+    ASSERT_TRUE(reader.wait_for("\"detail\":\"e3\""));
+    auto messages = sse_messages(reader.text());
+    ASSERT_EQ(details_of(messages), (std::vector<std::string>{"e1", "e2", "e3"}));
+    // STREAM-SEQUENCE, one stream, consecutive sequences.
+    std::string stream = messages[0].id.substr(0, messages[0].id.find('-'));
+    uint64_t first = std::stoull(messages[0].id.substr(stream.size() + 1));
+    for (size_t i = 0; i < messages.size(); ++i)
+      EXPECT_EQ(messages[i].id, stream + "-" + std::to_string(first + i));
+    second_id = messages[1].id;
+  }
+  publish_named(*api_, gateway(), sa_a_, "e4");  // while the client is away
+  publish_named(*api_, gateway(), sa_a_, "e5");
+  EventReader resumed(api_->port(), kToken, second_id);
+  ASSERT_EQ(resumed.status(), 200);
+  ASSERT_TRUE(resumed.wait_for("\"detail\":\"e5\"")) << resumed.text();
+  publish_named(*api_, gateway(), sa_a_, "e6");  // live again
+  ASSERT_TRUE(resumed.wait_for("\"detail\":\"e6\"")) << resumed.text();
+  EXPECT_EQ(details_of(sse_messages(resumed.text())), (std::vector<std::string>{"e3", "e4", "e5", "e6"}));
+
+  // An id of an earlier run of the daemon: its events are gone.
+  EventReader stranger(api_->port(), kToken, "1-7");
+  ASSERT_EQ(stranger.status(), 200);
+  ASSERT_TRUE(stranger.wait_for("event: dropped")) << stranger.text();
+  EXPECT_EQ(details_of(sse_messages(stranger.text())),
+            (std::vector<std::string>{R"(dropped:{"dropped":null,"reason":"restarted"})"}));
+  // Not an id, or one this run has not given yet: 400, no stream.
+  EXPECT_EQ(EventReader(api_->port(), kToken, "abc").status(), 400);
+  EXPECT_EQ(EventReader(api_->port(), kToken, "12-").status(), 400);
+  std::string stream = second_id.substr(0, second_id.find('-'));
+  EXPECT_EQ(EventReader(api_->port(), kToken, stream + "-99999").status(), 400);
+}
+
+// Events are kept only while someone listens and for the resume window
+// after: a resume across a time nobody could have wanted them is told how
+// many it lost, then gets the rest.
+TEST_F(ApiServerTest, AResumeAcrossEventsNotKeptIsToldHowManyItLost) {
+  stop_engine_thread();
+  std::string first_id;
+  {
+    EventReader reader(api_->port(), kToken);
+    ASSERT_EQ(reader.status(), 200);
+    ASSERT_TRUE(reader.wait_for(": segw-controlplane events"));
+    publish_named(*api_, gateway(), sa_a_, "e1");
+    ASSERT_TRUE(reader.wait_for("\"detail\":\"e1\""));
+    first_id = sse_messages(reader.text()).at(0).id;
+  }
+  // The server learns that a client went when a write to it fails: events
+  // until then are still kept (and counted below).
+  uint64_t fillers = 0;
+  while (api_->counters().event_clients != 0 && fillers < 1000) {
+    publish_named(*api_, gateway(), sa_a_, "filler");
+    ++fillers;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(api_->counters().event_clients, 0u);
+  net_.now += uint64_t(ApiOptions{}.event_resume_window.count() + 1) * 1'000'000'000ull;
+  publish_named(*api_, gateway(), sa_a_, "e2");  // past the window: not kept
+  publish_named(*api_, gateway(), sa_a_, "e3");
+  EventReader resumed(api_->port(), kToken, first_id);
+  ASSERT_EQ(resumed.status(), 200);
+  ASSERT_TRUE(resumed.wait_for("event: dropped")) << resumed.text();
+  publish_named(*api_, gateway(), sa_a_, "e4");
+  ASSERT_TRUE(resumed.wait_for("\"detail\":\"e4\"")) << resumed.text();
+  EXPECT_EQ(details_of(sse_messages(resumed.text())),
+            (std::vector<std::string>{
+                "dropped:{\"dropped\":" + std::to_string(fillers + 2) + ",\"reason\":\"not_kept\"}", "e4"}));
+}
+
+class ApiServerShortHistoryTest : public ApiServerTest {
+ protected:
+  void SetUp() override {
+    ApiOptions options;
+    options.event_history = 2;
+    start(options);
+  }
+};
+
+TEST_F(ApiServerShortHistoryTest, AResumeOlderThanTheHistoryGetsTheCountThenTheKeptOnes) {
+  stop_engine_thread();
+  std::string first_id;
+  {
+    EventReader reader(api_->port(), kToken);
+    ASSERT_EQ(reader.status(), 200);
+    ASSERT_TRUE(reader.wait_for(": segw-controlplane events"));
+    for (const char* name : {"e1", "e2", "e3", "e4", "e5"}) publish_named(*api_, gateway(), sa_a_, name);
+    ASSERT_TRUE(reader.wait_for("\"detail\":\"e5\""));
+    first_id = sse_messages(reader.text()).at(0).id;
+  }
+  EventReader resumed(api_->port(), kToken, first_id);
+  ASSERT_EQ(resumed.status(), 200);
+  ASSERT_TRUE(resumed.wait_for("\"detail\":\"e5\"")) << resumed.text();
+  EXPECT_EQ(details_of(sse_messages(resumed.text())),
+            (std::vector<std::string>{R"(dropped:{"dropped":2,"reason":"not_kept"})", "e4", "e5"}));
 }
 
 TEST(ApiServerStartTest, RefusesNoTokenOffLoopbackAndTellsTheEphemeralPort) {
