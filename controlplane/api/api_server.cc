@@ -88,7 +88,9 @@ struct Job {
 struct EventClient {
   std::mutex mutex;
   std::condition_variable ready;
-  std::deque<std::string> frames;
+  // Shared with the history and the other clients: an event's text is
+  // built once, not copied per client.
+  std::deque<std::shared_ptr<const std::string>> frames;
   uint64_t dropped_unreported = 0;
 };
 
@@ -197,13 +199,14 @@ class ApiServer::Impl {
   const uint64_t stream_ = unix_ms();
   struct KeptEvent {
     uint64_t sequence;
-    std::string frame;
+    std::shared_ptr<const std::string> frame;
   };
   // Contiguous, and ending at the last event published when not empty
   // (cleared whenever an event is not kept). Under clients_mutex_.
   std::deque<KeptEvent> history_;
   // Events are kept (and their JSON built) while a client is connected and
-  // until this time (options_.clock) after the last one left.
+  // until this time (CLOCK_MONOTONIC, ns) after the last one left. Not the
+  // engine's clock (options_.clock): this is set on HTTP threads.
   std::atomic<uint64_t> keep_until_ns_{0};
   bool history_in_use_ = false;  // publish() (the engine thread) only
 
@@ -329,6 +332,7 @@ shared::Status ApiServer::Impl::start() {
   });
   server_->set_payload_max_length(kMaxBodyBytes);
   server_->set_read_timeout(kReadTimeoutS, 0);
+  server_->set_write_timeout(std::chrono::duration_cast<std::chrono::microseconds>(options_.write_timeout));
   server_->set_keep_alive_timeout(kKeepAliveTimeoutS);
   unsigned workers = options_.worker_threads;
   server_->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
@@ -896,12 +900,13 @@ void ApiServer::Impl::events(const httplib::Request& req, httplib::Response& res
     // Under clients_mutex_, as publish() appends: nothing between the
     // replay and the live events is lost or sent twice.
     if (resume && resume->first != stream_) {
-      client->frames.push_back(dropped_frame(std::nullopt, "restarted"));
+      client->frames.push_back(std::make_shared<const std::string>(dropped_frame(std::nullopt, "restarted")));
     } else if (resume) {
       uint64_t last = events_published_.load();
       uint64_t first_kept = history_.empty() ? last + 1 : history_.front().sequence;
       if (resume->second + 1 < first_kept)
-        client->frames.push_back(dropped_frame(first_kept - resume->second - 1, "not_kept"));
+        client->frames.push_back(
+            std::make_shared<const std::string>(dropped_frame(first_kept - resume->second - 1, "not_kept")));
       for (const auto& kept : history_)
         if (kept.sequence > resume->second) client->frames.push_back(kept.frame);
     }
@@ -921,7 +926,7 @@ void ApiServer::Impl::events(const httplib::Request& req, httplib::Response& res
           static constexpr std::string_view kHello = ": segw-controlplane events\n\n";
           return sink.write(kHello.data(), kHello.size());
         }
-        std::deque<std::string> frames;
+        std::deque<std::shared_ptr<const std::string>> frames;
         uint64_t dropped = 0;
         {
           std::unique_lock lock(client->mutex);
@@ -940,7 +945,7 @@ void ApiServer::Impl::events(const httplib::Request& req, httplib::Response& res
           if (!sink.write(frame.data(), frame.size())) return false;
         }
         for (const auto& frame : frames)
-          if (!sink.write(frame.data(), frame.size())) return false;
+          if (!sink.write(frame->data(), frame->size())) return false;
         if (dropped || !frames.empty()) {
           *last_write = now;
         } else if (now - *last_write >= options_.event_keepalive) {
@@ -954,15 +959,15 @@ void ApiServer::Impl::events(const httplib::Request& req, httplib::Response& res
         std::lock_guard lock(clients_mutex_);
         std::erase(clients_, client);
         client_count_.store(clients_.size());
-        uint64_t window_ns = uint64_t(options_.event_resume_window.count()) * 1'000'000'000ull;
-        keep_until_ns_.store(options_.clock() + window_ns);
+        uint64_t window_ns = uint64_t(options_.event_resume_window.count()) * 1'000'000ull;
+        keep_until_ns_.store(monotonic_ns() + window_ns);
       });
 }
 
 void ApiServer::Impl::publish(const ike::EngineEvent& event, const std::optional<ike::IkeSaInfo>& sa) {
   uint64_t sequence = ++events_published_;
   bool keep = options_.event_history > 0 &&
-              (client_count_.load(std::memory_order_relaxed) != 0 || options_.clock() < keep_until_ns_.load());
+              (client_count_.load(std::memory_order_relaxed) != 0 || monotonic_ns() < keep_until_ns_.load());
   if (!keep) {
     // A gap in the history: a resume from before it is told what it lost.
     if (history_in_use_) {
@@ -977,7 +982,7 @@ void ApiServer::Impl::publish(const ike::EngineEvent& event, const std::optional
   std::string id = std::to_string(stream_) + "-" + std::to_string(sequence);
   json data = event_view(event, sa, options_.clock(), unix_ms());
   data["id"] = id;  // also in the data: a consumer of the JSON alone (segwctl --json watch) can resume
-  std::string frame = sse_frame(ike::to_string(event.kind), data.dump(), id);
+  auto frame = std::make_shared<const std::string>(sse_frame(ike::to_string(event.kind), data.dump(), id));
   std::lock_guard lock(clients_mutex_);
   if (keep) {
     history_.push_back({sequence, frame});

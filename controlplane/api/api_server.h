@@ -49,13 +49,16 @@ struct ApiOptions {
   unsigned worker_threads = 16;    // HTTP workers; each event client holds one
   size_t max_event_clients = 8;    // beyond: 503 (leaves workers for the other routes)
   size_t event_buffer = 1024;      // events held per client; beyond: dropped and counted
+  // A client that takes no bytes of an answer (or of the event stream) for
+  // this long is disconnected: a stuck client holds no HTTP worker.
+  std::chrono::milliseconds write_timeout{5000};
   // Resuming a stream (Last-Event-ID): the last `event_history` events are
   // kept while a client is connected and for `event_resume_window` after
   // the last one left, so a policy function that reconnects gets what it
   // missed; older ones, or ones nobody could have wanted, are reported as
   // lost (`event: dropped`). 0: no history.
   size_t event_history = 16384;
-  std::chrono::seconds event_resume_window{300};
+  std::chrono::milliseconds event_resume_window{300'000};
   std::chrono::seconds event_keepalive{15};  // a comment line on a quiet stream (finds dead clients)
   ike::Clock clock;                // the engine's clock, for ages in views; empty: CLOCK_MONOTONIC
   // The data plane's figures (GET /v1/dataplane and the segw_dataplane_*
