@@ -377,6 +377,22 @@ int watch(Api& api, const Options& options, const std::string& last_event_id) {
   return kExitNoAnswer;
 }
 
+// The server answers lists in pages (1000 items by default): follows
+// next_after to the end and returns the first page's document with every
+// page's `items` in it (next_after null).
+json every_page(Api& api, const std::string& path, const std::string& query, const char* items) {
+  json all = api.call("GET", path + query, "", false);
+  for (json page = all; !page.value("next_after", json()).is_null();) {
+    std::string next = path + query;
+    next += query.empty() ? "?after=" : "&after=";
+    next += percent_encode(text(page["next_after"]));
+    page = api.call("GET", next, "", false);
+    for (auto& item : page[items]) all[items].push_back(std::move(item));
+  }
+  all["next_after"] = nullptr;
+  return all;
+}
+
 std::string read_token(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -520,17 +536,7 @@ int main(int argc, char** argv) {
       query += "limit=";
       query += percent_encode(page_size);
     }
-    // The server answers in pages (at most 1000 IKE SAs by default): follow
-    // next_after to the end and show one list.
-    json all = api.call("GET", "/v1/ike-sas" + query, "", false);
-    for (json page = all; !page.value("next_after", json()).is_null();) {
-      std::string next = "/v1/ike-sas" + query;
-      next += query.empty() ? "?after=" : "&after=";
-      next += text(page["next_after"]);
-      page = api.call("GET", next, "", false);
-      for (auto& sa : page["ike_sas"]) all["ike_sas"].push_back(std::move(sa));
-    }
-    all["next_after"] = nullptr;
+    json all = every_page(api, "/v1/ike-sas", query, "ike_sas");
     if (options.json_output)
       std::printf("%s\n", all.dump().c_str());
     else
@@ -570,18 +576,8 @@ int main(int argc, char** argv) {
       json body = api.call("GET", "/v1/pools");
       if (!options.json_output) print_pools(body);
     } else {
-      // Leases come in pages too: follow next_after and show one list.
-      std::string path = "/v1/pools/" + percent_encode(args[0]);
       std::string query = vm.count("page-size") ? "?limit=" + percent_encode(page_size) : "";
-      json all = api.call("GET", path + query, "", false);
-      for (json page = all; !page.value("next_after", json()).is_null();) {
-        std::string next = path + query;
-        next += query.empty() ? "?after=" : "&after=";
-        next += percent_encode(text(page["next_after"]));
-        page = api.call("GET", next, "", false);
-        for (auto& lease : page["leases"]) all["leases"].push_back(std::move(lease));
-      }
-      all["next_after"] = nullptr;
+      json all = every_page(api, "/v1/pools/" + percent_encode(args[0]), query, "leases");
       if (options.json_output)
         std::printf("%s\n", all.dump().c_str());
       else
