@@ -125,6 +125,26 @@ std::string dropped_frame(std::optional<uint64_t> count, const char* reason) {
 constexpr uint64_t kDefaultListLimit = 1000;
 constexpr uint64_t kMaxListLimit = 10000;
 
+namespace {
+
+// A query parameter that must be a whole number min..max; false (and a 400
+// in `res`) otherwise.
+bool parse_count(httplib::Response& res, const std::string& key, const std::string& value, uint64_t min,
+                 uint64_t max, uint64_t& out) {
+  uint64_t n = 0;
+  auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (error != std::errc() || end != value.data() + value.size() || n < min || n > max) {
+    fail(res, 400,
+         "query parameter " + key + ": '" + value + "' is not an integer " + std::to_string(min) + ".." +
+             std::to_string(max));
+    return false;
+  }
+  out = n;
+  return true;
+}
+
+}  // namespace
+
 class ApiServer::Impl {
  public:
   Impl(const ApiOptions& options, std::function<void()> wake) : options_(options), wake_(std::move(wake)) {
@@ -556,16 +576,6 @@ void ApiServer::Impl::ready(const httplib::Request&, httplib::Response& res, con
 void ApiServer::Impl::list(const httplib::Request& req, httplib::Response& res, const std::smatch&) {
   ike::IkeSaQuery query;
   query.limit = kDefaultListLimit;
-  auto count = [&res](const std::string& key, const std::string& value, uint64_t max, uint64_t& out) {
-    uint64_t n = 0;
-    auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), n);
-    if (error != std::errc() || end != value.data() + value.size() || n > max) {
-      fail(res, 400, "query parameter " + key + ": '" + value + "' is not an integer 0.." + std::to_string(max));
-      return false;
-    }
-    out = n;
-    return true;
-  };
   for (const auto& [key, value] : req.params) {
     if (key == "identity") {
       query.identity = value;
@@ -578,11 +588,10 @@ void ApiServer::Impl::list(const httplib::Request& req, httplib::Response& res, 
       (key == "inner" ? query.inner : query.public_address) = *address;
     } else if (key == "limit") {
       uint64_t limit = 0;
-      if (!count(key, value, kMaxListLimit, limit)) return;
-      if (limit == 0) return fail(res, 400, "query parameter limit: must be 1.." + std::to_string(kMaxListLimit));
+      if (!parse_count(res, key, value, 1, kMaxListLimit, limit)) return;
       query.limit = size_t(limit);
     } else if (key == "after") {
-      if (!count(key, value, UINT64_MAX, query.after)) return;
+      if (!parse_count(res, key, value, 0, UINT64_MAX, query.after)) return;
     } else {
       fail(res, 400, "unknown query parameter '" + key + "' (expected: identity, inner, public, limit, after)");
       return;
@@ -803,10 +812,7 @@ void ApiServer::Impl::pool(const httplib::Request& req, httplib::Response& res, 
   for (const auto& [key, value] : req.params) {
     if (key == "limit") {
       uint64_t limit = 0;
-      auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), limit);
-      if (error != std::errc() || end != value.data() + value.size() || limit == 0 || limit > kMaxListLimit)
-        return fail(res, 400, "query parameter limit: '" + value + "' is not an integer 1.." +
-                                  std::to_string(kMaxListLimit));
+      if (!parse_count(res, key, value, 1, kMaxListLimit, limit)) return;
       query.limit = size_t(limit);
     } else if (key == "after") {
       auto address = shared::IpAddress::parse(value);
